@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests run the real CLI in subprocesses where the process boundary matters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """zoo's cache in a per-session temp dir, so tests never touch the user's."""
+    cache = tmp_path_factory.getbasetemp() / "zoo-cache"
+    monkeypatch.setenv("ZOO_CACHE", str(cache))
+
+
+def run_zoo(*args: str, env: dict | None = None, check: bool = True, cwd: Path | None = None, timeout: int = 600):
+    """Run the installed ``zoo`` command; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [str(VENV_BIN / "zoo"), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"zoo {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def zoo_cli():
+    return run_zoo

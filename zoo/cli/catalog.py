@@ -1,0 +1,130 @@
+"""``zoo list``, ``zoo info``, ``zoo plugins``: read the catalogs (``list`` never imports torch)."""
+
+from __future__ import annotations
+
+import click
+
+from zoo import registry
+from zoo.cli.output import print_json, print_table
+
+__all__ = ["list_command", "info_command", "plugins_command"]
+
+
+@click.command("list")
+@click.argument("pattern", required=False)
+@click.option("--source", help="Only entries from this catalog (builtin, timm, or a plugin's name).")
+@click.option("--tag", help="Only entries with this tag.")
+@click.option("--models", "kind", flag_value="model", help="Only models.")
+@click.option("--datasets", "kind", flag_value="dataset", help="Only dataset adapters.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_command(pattern: str | None, source: str | None, tag: str | None, kind: str | None, as_json: bool) -> None:
+    """List models, model families and dataset adapters, optionally matching PATTERN.
+
+    PATTERN uses shell wildcards: 'res*', '*net*', 'timm/resnet*' (quote it). A family
+    such as timm is listed member by member when PATTERN starts with its prefix.
+    """
+    kinds = ("model", "family", "dataset") if kind is None else ((kind, "family") if kind == "model" else (kind,))
+    rows = registry.list_entries(pattern, source=source, tag=tag, kinds=kinds)
+    if as_json:
+        print_json([{"name": r.name, "kind": r.kind, "source": r.source, "summary": r.summary, "tags": list(r.tags)} for r in rows])
+        return
+    if not rows:
+        click.echo(f"nothing matches '{pattern}'" if pattern else "no entries", err=True)
+        return
+    print_table(None, ["NAME", "KIND", "SOURCE", "SUMMARY"], ((r.name, r.kind, r.source, r.summary) for r in rows))
+    broken = [p for p in registry.plugins() if p.error]
+    if broken:
+        click.echo(f"{len(broken)} plugin(s) could not be read and were skipped: see 'zoo plugins'", err=True)
+
+
+@click.command("info")
+@click.argument("name")
+@click.option("--layers/--no-layers", default=True, help="Build the model and show its layer table.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info_command(name: str, layers: bool, as_json: bool) -> None:
+    """Describe NAME (a registry name, checkpoint or ONNX file): its card and layers.
+
+    The layer table is MATLAB's net.Layers: index, name, type, output shape and
+    parameters, with totals for parameters and FLOPs for one input. The names are
+    what 'zoo features --layer' takes.
+    """
+    from zoo.resolve import kind_of, resolve_card
+
+    card = resolve_card(name)
+    table = None
+    if layers and kind_of(name) != "onnx":
+        from zoo.resolve import resolve
+        from zoo.summary import layer_table
+
+        model, card = resolve(name)
+        table = layer_table(model, card)
+    if as_json:
+        out = {"card": {"name": card.name, "source": card.source, **card.to_table()}}
+        if table is not None:
+            out["layers"] = [row._asdict() for row in table.rows]
+            out["parameters"] = table.parameters
+            out["flops"] = table.flops
+        print_json(out)
+        return
+    _print_card(card)
+    if table is not None:
+        click.echo()
+        print_table(
+            "Layers",
+            ["#", "NAME", "TYPE", "OUTPUT", "PARAMS"],
+            ((r.index, r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}") for r in table.rows),
+            justify=("right", "left", "left", "left", "right"),
+        )
+        click.echo(f"\nparameters: {table.parameters:,}   FLOPs (one input): {_si(table.flops)}")
+
+
+def _print_card(card) -> None:
+    rows = [
+        ("name", card.name),
+        ("source", card.source),
+        ("summary", card.summary),
+        ("task", card.task),
+        ("factory", card.factory),
+        ("input", f"{card.channels}x{card.input_size[0]}x{card.input_size[1]} "
+                  f"({card.resize_mode}, {card.interpolation})"),
+        ("mean / std", f"{list(card.mean)} / {list(card.std)}"),
+        ("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}" if card.labels else "")),
+        ("weights", ", ".join(f"{t} ({w.labels or 'custom'})" for t, w in card.weights.items()) or "none (train from scratch)"),
+        ("license", card.license or "-"),
+        ("tags", ", ".join(card.tags) or "-"),
+    ]
+    for key in ("metrics", "options"):
+        if key in card.training:
+            rows.append((key, ", ".join(f"{k}={v}" for k, v in card.training[key].items())))
+    print_table(None, ["", ""], rows)
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+@click.command("plugins")
+@click.option("--check", is_flag=True, help="Also import every factory and build every plugin model.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(check: bool, as_json: bool) -> None:
+    """List catalogs found through the 'zoo.plugins' entry points, with what is wrong with each.
+
+    Broken plugins are skipped everywhere else; this command works even when a plugin's
+    code cannot be imported. Set ZOO_STRICT_PLUGINS=1 to make plugin errors fatal.
+    """
+    from zoo.plugin_check import check_plugins
+
+    reports = check_plugins(build=check)
+    if as_json:
+        print_json([r.as_dict() for r in reports])
+        return
+    print_table(
+        None,
+        ["PLUGIN", "DISTRIBUTION", "MODELS", "DATASETS", "STATUS"],
+        ((r.name, f"{r.distribution} {r.version}", r.models, r.datasets, r.status) for r in reports),
+    )
+    if not check:
+        click.echo("(plugin models were not built; 'zoo plugins --check' builds each one)", err=True)

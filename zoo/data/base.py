@@ -1,0 +1,49 @@
+"""The contract every dataset adapter (built-in or plugin) fulfils."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections import Counter
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ImageDataset"]
+
+
+class ImageDataset(ABC):
+    """A labelled set of images: class names, one integer label per sample, decoding on demand.
+
+    Adapters are built by their catalog factory as ``factory(path, **options)``.
+    """
+
+    #: class names, index i names label i
+    classes: list[str]
+    #: one label index per sample
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @abstractmethod
+    def load(self, index: int) -> Image.Image:
+        """Decode sample ``index`` (raises ``OSError`` when the sample is unreadable)."""
+
+    @abstractmethod
+    def describe(self, index: int) -> str:
+        """A human name for sample ``index`` (its path), for warnings."""
+
+    def fingerprint(self) -> str:
+        """Identity of the samples for the decode cache; adapters of files include sizes and mtimes."""
+        h = hashlib.sha256()
+        for i in range(len(self)):
+            h.update(self.describe(i).encode("utf-8", "surrogateescape"))
+            h.update(b"\0")
+        h.update(",".join(self.classes).encode())
+        return h.hexdigest()
+
+    def counts(self) -> dict[str, int]:
+        """Samples per class name, in class order."""
+        counted = Counter(int(i) for i in self.labels)
+        return {name: counted.get(i, 0) for i, name in enumerate(self.classes)}

@@ -1,0 +1,125 @@
+"""The one preprocessing every path uses: training, evaluation, prediction and export.
+
+numpy and Pillow only, so the torch-free runtime and the torch data pipeline share it.
+A card's input config decides everything: size, channels, interpolation, resize mode,
+mean and std. Pixels are decoded once to uint8 at the model's size (``to_pixels``);
+normalisation (``normalize``) is arithmetic that works on numpy arrays and torch tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = ["open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+
+
+class Preprocess:
+    """The input config of a card, detached from it (what the runtime reads from an ONNX file)."""
+
+    def __init__(
+        self,
+        *,
+        input_size: tuple[int, int],
+        channels: int,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        interpolation: str = "bilinear",
+        resize_mode: str = "squash",
+        crop_pct: float = 0.875,
+    ) -> None:
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.channels = int(channels)
+        self.mean = tuple(float(v) for v in (mean * channels if len(mean) == 1 else mean))
+        self.std = tuple(float(v) for v in (std * channels if len(std) == 1 else std))
+        self.interpolation = interpolation
+        self.resize_mode = resize_mode
+        self.crop_pct = float(crop_pct)
+
+    @classmethod
+    def from_card(cls, card: Any) -> Preprocess:
+        return cls(
+            input_size=card.input_size,
+            channels=card.channels,
+            mean=card.mean,
+            std=card.std,
+            interpolation=card.interpolation,
+            resize_mode=card.resize_mode,
+            crop_pct=card.crop_pct,
+        )
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        return to_pixels(image, self)
+
+    def __call__(self, pixels: Any) -> Any:
+        return normalize(pixels, self)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file (raises ``OSError`` for corrupt files).
+
+    EXIF orientation is applied, as cameras and viewers do.
+    """
+    with Image.open(path) as img:
+        img.load()
+        return ImageOps.exif_transpose(img)
+
+
+def to_rgb_or_gray(image: Image.Image, channels: int) -> Image.Image:
+    """Convert any Pillow mode (L, RGB, RGBA, P, LA, I;16, I, F, CMYK) to L or RGB."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        lo, hi = (0.0, 65535.0) if mode.startswith("I;16") or (arr.max(initial=0) > 255) else (0.0, 255.0)
+        if mode == "F" and arr.size and arr.max() <= 1.0:
+            hi = 1.0
+        arr = np.clip((arr - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr, mode="L")
+    elif mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels over black, the background digits and photos expect least harm from.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    target = "L" if channels == 1 else "RGB"
+    return image if image.mode == target else image.convert(target)
+
+
+def to_pixels(image: Image.Image, pre: Preprocess) -> np.ndarray:
+    """Resize and convert to the model's input: uint8 array, height x width x channels."""
+    image = to_rgb_or_gray(image, pre.channels)
+    height, width = pre.input_size
+    resample = _RESAMPLE[pre.interpolation]
+    if pre.resize_mode == "center-crop":
+        # timm/torchvision eval transform: shorter side to size/crop_pct, then centre crop.
+        scale_h, scale_w = height / pre.crop_pct, width / pre.crop_pct
+        ratio = max(scale_h / image.height, scale_w / image.width)
+        new = (max(width, round(image.width * ratio)), max(height, round(image.height * ratio)))
+        image = image.resize(new, resample)
+        left, top = (new[0] - width) // 2, (new[1] - height) // 2
+        image = image.crop((left, top, left + width, top + height))
+    elif image.size != (width, height):
+        image = image.resize((width, height), resample)
+    arr = np.asarray(image, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def normalize(pixels: Any, pre: Preprocess, *, channels_last: bool = False) -> Any:
+    """uint8 pixels (N, C, H, W) -> float32 ``(x / 255 - mean) / std``; numpy or torch alike."""
+    shape = (1, 1, 1, pre.channels) if channels_last else (1, pre.channels, 1, 1)
+    mean = np.asarray(pre.mean, dtype=np.float32).reshape(shape)
+    std = np.asarray(pre.std, dtype=np.float32).reshape(shape)
+    if isinstance(pixels, np.ndarray):
+        return (pixels.astype(np.float32) / 255.0 - mean) / std
+    import torch  # only reached with a torch tensor, which means torch is already imported
+
+    x = pixels.to(torch.float32) / 255.0
+    return (x - torch.as_tensor(mean, device=x.device)) / torch.as_tensor(std, device=x.device)
