@@ -157,6 +157,10 @@ class ModelCard:
         unknown = set(table) - known
         if unknown:
             raise CardError(f"model '{name}': unknown keys {sorted(unknown)}")
+        table = dict(table)
+        if int(table.get("channels", 3)) == 1:  # ImageNet statistics make no sense for gray
+            table.setdefault("mean", [0.5])
+            table.setdefault("std", [0.5])
         try:
             return cls(name=name, source=source, **table)
         except TypeError as exc:

@@ -147,9 +147,12 @@ def _read_plugin(name: str, value: str, distribution: str, version: str) -> Plug
     try:
         plugin.path = _catalog_path(value)
         with open(plugin.path, "rb") as fh:
-            data = tomllib.load(fh)
+            try:
+                data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise ZooError(f"invalid TOML in {plugin.path}: {exc}") from None
         _fill(plugin, data)
-    except (OSError, tomllib.TOMLDecodeError, CardError, ZooError, ValueError, TypeError) as exc:
+    except (OSError, CardError, ZooError, ValueError, TypeError) as exc:
         plugin.models.clear()
         plugin.datasets.clear()
         plugin.families.clear()
