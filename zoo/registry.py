@@ -14,6 +14,7 @@ has ``entry_points(group=...)`` and ``EntryPoint.dist``, all this needs, so the
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 import importlib
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import settings
-from zoo.card import CardError, ModelCard
+from zoo.card import CardError, ModelCard, WeightSource
 from zoo.errors import AmbiguousNameError, PluginError, UnknownNameError, ZooError, close_matches
 
 if sys.version_info >= (3, 11):
@@ -53,7 +54,7 @@ __all__ = [
 
 GROUP = "zoo.plugins"
 BUILTIN = "builtin"
-_TOP_KEYS = {"models", "datasets", "families", "plugin"}
+_TOP_KEYS = {"models", "datasets", "families", "plugin", "weights"}
 
 
 @dataclass
@@ -93,6 +94,8 @@ class Plugin:
     models: dict[str, ModelCard] = field(default_factory=dict)
     datasets: dict[str, DatasetInfo] = field(default_factory=dict)
     families: dict[str, Family] = field(default_factory=dict)
+    # weight sources this catalog adds to other catalogs' models: model name -> tag -> source
+    weights: dict[str, dict[str, WeightSource]] = field(default_factory=dict)
     error: str = ""
 
     @property
@@ -156,6 +159,7 @@ def _read_plugin(name: str, value: str, distribution: str, version: str) -> Plug
         plugin.models.clear()
         plugin.datasets.clear()
         plugin.families.clear()
+        plugin.weights.clear()
         plugin.error = str(exc) or type(exc).__name__
     return plugin
 
@@ -216,6 +220,10 @@ def _fill(plugin: Plugin, data: dict[str, Any]) -> None:
             distribution=table.get("distribution", name),
             summary=table.get("summary", ""),
         )
+    for model, tags in data.get("weights", {}).items():
+        if not isinstance(tags, dict) or not all(isinstance(t, dict) for t in tags.values()):
+            raise ZooError(f"weights for '{model}': expected [weights.\"{model}\".<tag>] tables")
+        plugin.weights[model] = {tag: WeightSource.from_table(tag, table) for tag, table in tags.items()}
 
 
 def _check_factory(value: Any, what: str) -> None:
@@ -282,7 +290,7 @@ def model_info(name: str) -> ModelCard:
     """The catalog card of a model name (``digitnet``, ``timm/resnet18``, ``plugin:name``)."""
     card = _lookup("models", name)
     if card is not None:
-        return card.replace()  # a copy: callers may change it
+        return _attach_weights(card.replace())  # a copy: callers may change it
     family = _family_for(name)
     if family is not None:
         arch = name[len(family.prefix):]
@@ -295,9 +303,27 @@ def model_info(name: str) -> ModelCard:
         card = import_object(family.card, owner=f"family '{family.name}'")(arch)
         if not isinstance(card, ModelCard):
             raise PluginError(f"family '{family.name}' card function returned {type(card).__name__}")
-        return card
+        return _attach_weights(card)
     known = list(_index()["models"]) + [f.prefix + "<name>" for f in _families()]
     raise UnknownNameError(f"unknown model '{name}'.{close_matches(name, known)} See: zoo list")
+
+
+def _attach_weights(card: ModelCard) -> ModelCard:
+    """Add the weight sources plugins declare for this model (``[weights."<name>".<tag>]``,
+    or ``"<source>:<name>"``). A tag the card already has gets only its empty fields filled."""
+    merged = dict(card.weights)
+    for plugin in plugins():
+        for key in (card.name, f"{card.source}:{card.name}"):
+            for tag, extra in plugin.weights.get(key, {}).items():
+                old = merged.get(tag)
+                if old is None:
+                    merged[tag] = extra
+                else:
+                    fill = {f.name: getattr(extra, f.name) for f in dataclasses.fields(extra)
+                            if getattr(old, f.name) in ("", ()) and getattr(extra, f.name) not in ("", ())}
+                    merged[tag] = dataclasses.replace(old, **fill)
+    card.weights = merged
+    return card
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -327,14 +353,7 @@ def family_names(family: Family | str) -> list[str]:
         if found is None:
             raise UnknownNameError(f"unknown model family '{family}'")
         family = found
-    try:
-        version = metadata.version(family.distribution)
-    except metadata.PackageNotFoundError:
-        raise ZooError(
-            f"model family '{family.name}' needs the '{family.distribution}' package: "
-            f"pip install {family.distribution}"
-        ) from None
-    path = settings.cache_dir() / "families" / f"{family.name}-{family.distribution}-{version}.json"
+    path = _family_cache(family)
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -342,6 +361,25 @@ def family_names(family: Family | str) -> list[str]:
     names = list(import_object(family.lister, owner=f"family '{family.name}'")())
     _write_atomic(path, json.dumps(names))
     return names
+
+
+def _family_cache(family: Family) -> Path:
+    try:
+        version = metadata.version(family.distribution)
+    except metadata.PackageNotFoundError:
+        raise ZooError(
+            f"model family '{family.name}' needs the '{family.distribution}' package: "
+            f"pip install {family.distribution}"
+        ) from None
+    return settings.cache_dir() / "families" / f"{family.name}-{family.distribution}-{version}.json"
+
+
+def _cached_count(family: Family) -> int | None:
+    """How many members a family has, if its names are already cached (never lists)."""
+    try:
+        return len(json.loads(_family_cache(family).read_text()))
+    except (OSError, ValueError, ZooError):
+        return None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -416,7 +454,9 @@ def list_entries(
                 for arch in family_names(family):
                     rows.append(Listed(family.prefix + arch, "model", family.name, "", ("family",)))
             else:
-                rows.append(Listed(family.prefix + "*", "family", plugin.name, family.summary))
+                count = _cached_count(family)
+                summary = f"{family.summary} [{count} models]" if count else family.summary
+                rows.append(Listed(family.prefix + "*", "family", plugin.name, summary))
     selected = []
     for row in rows:
         if row.kind not in kinds and not (row.kind == "family" and "model" in kinds and "family" in kinds):

@@ -15,7 +15,10 @@ __all__ = ["console", "print_table", "print_json", "warn"]
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=not sys.stdout.isatty())
+    stream = sys.stderr if stderr else sys.stdout
+    # On a terminal rich fits the table to the window; piped output keeps one row per line.
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, justify: Sequence[str] = ()) -> None:
