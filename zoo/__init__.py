@@ -38,9 +38,9 @@ _LAZY = {
     "create_model": "zoo.models:create_model",
     "resolve": "zoo.resolve:resolve",
     "load": "zoo.checkpoint:load",
-    "train": "zoo.train:train",
-    "finetune": "zoo.train:finetune",
-    "evaluate": "zoo.evaluate:evaluate",
+    "train": "zoo.training:train",  # package "training": a submodule "train" would shadow zoo.train()
+    "finetune": "zoo.training:finetune",
+    "evaluate": "zoo.evaluation:evaluate",  # module "evaluation", for the same reason
     "export": "zoo.export:export",
 }
 

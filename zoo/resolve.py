@@ -92,6 +92,11 @@ def resolve(
 
     card = model_info(str(ref))
     model = build(card, num_classes=num_classes, pretrained=pretrained)
+    loaded = getattr(model, "zoo_pretrained", None)  # set by zoo.weights.load_pretrained
+    if loaded is not None:
+        from zoo.weights import adapt_card
+
+        card = adapt_card(card, loaded.source, num_classes)
     if num_classes is not None and num_classes != card.num_classes:
         card = card.replace(num_classes=num_classes)
     return model.to(device), card

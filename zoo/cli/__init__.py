@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -79,8 +80,20 @@ def cli() -> None:
     """
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """zoo's own warnings (e.g. zoo.data.DataWarning: files skipped) as one ``warning: ...`` line."""
+    if category.__module__.startswith("zoo"):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="zoo", standalone_mode=False)
     except ZooError as exc:

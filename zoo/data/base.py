@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from abc import ABC, abstractmethod
 from collections import Counter
 
@@ -38,7 +39,13 @@ class ImageDataset(ABC):
         """Identity of the samples for the decode cache; adapters of files include sizes and mtimes."""
         h = hashlib.sha256()
         for i in range(len(self)):
-            h.update(self.describe(i).encode("utf-8", "surrogateescape"))
+            name = self.describe(i)
+            try:  # a sample named by its file: its size and mtime too, so an edit invalidates the cache
+                info = os.stat(name)
+                name = f"{name}\0{info.st_size}:{info.st_mtime_ns}"
+            except (OSError, ValueError):
+                pass
+            h.update(name.encode("utf-8", "surrogateescape"))
             h.update(b"\0")
         h.update(",".join(self.classes).encode())
         return h.hexdigest()

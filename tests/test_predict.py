@@ -1,0 +1,87 @@
+"""zoo predict / Classifier.classify: checkpoints, ONNX files and pretrained registry models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_train import SHAPES, make_shapes, zoo_inproc
+
+import zoo
+from zoo.errors import ZooError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    data = make_shapes(root / "Images", per_class=10)
+    result = zoo.train("digitnet", data, out=root / "run", epochs=2, batch_size=8, progress=False)
+    return result, data
+
+
+def test_classify_accepts_paths_images_and_arrays(trained):
+    result, data = trained
+    clf = zoo.load(result.checkpoint)
+    path = data / "square" / "003.png"
+    by_path = clf.classify(path)[0]
+    with Image.open(path) as img:
+        by_image = clf.classify(img.copy())[0]
+        array = np.asarray(img)
+    by_array = clf.classify(array)[0]
+    batch = clf.classify(np.stack([array[:, :, None], array[:, :, None]]))  # N x H x W x 1
+    float_array = clf.classify(array.astype(np.float32) / 255.0)[0]
+    for p in (by_image, by_array, batch[0], batch[1], float_array):
+        assert p.label == by_path.label and p.score == pytest.approx(by_path.score, abs=1e-5)
+    assert by_path.source == str(path) and by_path.label in SHAPES
+    assert [label for label, _ in by_path.top_k][0] == by_path.label and len(by_path.top_k) == 3
+    assert clf.predict_proba([path, path]).shape == (2, 3)
+    with pytest.raises(ZooError, match="does not exist"):
+        clf.classify(data / "nope.png")
+    with pytest.raises(ZooError, match="image array"):
+        clf.classify(np.zeros((2, 3, 4, 5, 6), dtype=np.uint8)[0])
+
+
+def test_cli_predict_checkpoint_json(trained, zoo_cli, capsys):
+    result, data = trained
+    files = [str(data / "circle" / "000.png"), str(data / "triangle" / "001.png")]
+    out = json.loads(zoo_cli("predict", str(result.checkpoint), *files, "--json", "-k", "2").stdout)
+    expected = result.classifier.classify(files)
+    assert [o["label"] for o in out] == [p.label for p in expected]
+    assert [o["image"] for o in out] == files and len(out[0]["top_k"]) == 2
+    assert out[0]["score"] == pytest.approx(expected[0].score, abs=1e-5)
+    code, folder, _ = zoo_inproc(capsys, "predict", str(result.checkpoint), str(data / "circle"), "--json")
+    assert code == 0 and len(json.loads(folder)) == 10
+    code, _, err = zoo_inproc(capsys, "predict", str(result.checkpoint), str(data / "missing.png"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_predict_onnx_matches_checkpoint(trained, tmp_path):
+    export = pytest.importorskip("zoo.export")
+    from zoo.cli.predict import predict
+
+    result, data = trained
+    onnx_path = tmp_path / "shapes.onnx"
+    export.export(result.checkpoint, onnx_path)
+    files = sorted(data.glob("*/*.png"))[:6]
+    torch_side = predict(str(result.checkpoint), files, top_k=3)
+    onnx_side = predict(str(onnx_path), files, top_k=3)
+    assert [p.label for p in onnx_side] == [p.label for p in torch_side]
+    assert np.allclose([p.score for p in onnx_side], [p.score for p in torch_side], atol=1e-4)
+
+
+def test_predict_registry_name_with_offline_imagenet_weights(tmp_path, capsys, monkeypatch):
+    """mobilenet_v2's torchvision weights arrive offline from the weights plugin, labelled with ImageNet names."""
+    from zoo.weights import labels_for
+
+    skimage_data = pytest.importorskip("skimage.data")
+    Image.fromarray(skimage_data.chelsea()).save(tmp_path / "chelsea.jpg")
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    code, out, err = zoo_inproc(capsys, "predict", "mobilenet_v2", str(tmp_path / "chelsea.jpg"), "--json")
+    if code != 0 and "weights" in err:
+        pytest.skip(f"no offline mobilenet_v2 weights here: {err.strip()[:120]}")
+    top = json.loads(out)[0]
+    assert top["label"] in labels_for("imagenet") and "cat" in " ".join(t["label"] for t in top["top_k"][:3])
+    code, _, err = zoo_inproc(capsys, "predict", "digitnet", str(tmp_path / "chelsea.jpg"), "--weights", "none")
+    assert code == 2 and "needs trained weights" in err

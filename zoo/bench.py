@@ -1,0 +1,216 @@
+"""``zoo bench``: latency and throughput of one model under several runtimes, side by side.
+
+Runtimes: ``torch`` (eager, ``inference_mode``), ``torch-compile`` (``torch.compile``, default
+mode; compile time is excluded and reported apart) and ``onnxruntime`` (the model exported
+to a temporary ONNX file, or the given ``.onnx`` file, on the provider ``auto`` picks).
+Each cell runs warm-up calls, then timed calls until ``iters`` or ``seconds`` is reached,
+on the same random normalised input. GFLOP/s uses torch's FlopCounterMode (multiply-add = 2),
+or the figure the ONNX file recorded at export.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+__all__ = ["bench", "BenchResult", "RUNTIMES", "parse_list"]
+
+RUNTIMES = ("torch", "torch-compile", "onnxruntime")
+
+
+@dataclass
+class BenchResult:
+    """One runtime at one batch size."""
+
+    runtime: str
+    provider: str  # where it ran: "torch cpu, 2 threads", "CPUExecutionProvider", ...
+    batch: int
+    median_ms: float  # per batch
+    p90_ms: float
+    images_per_s: float
+    gflops_per_s: float | None
+    calls: int
+    setup_s: float = 0.0  # export or compile time, not in the timings
+    vs_torch: float | None = None  # throughput ratio to torch eager at this batch
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_list(text: str | Sequence[Any], what: str, cast: Callable[[str], Any] = str) -> list[Any]:
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s) for s in text]
+    try:
+        values = [cast(s) for s in items if s]
+    except ValueError:
+        raise ZooError(f"{what} must be a comma-separated list, not '{text}'") from None
+    if not values:
+        raise ZooError(f"{what} is empty")
+    return values
+
+
+def bench(
+    ref: str | os.PathLike,
+    *,
+    batches: Sequence[int] = (1, 32),
+    runtimes: Sequence[str] = ("torch", "onnxruntime"),
+    iters: int = 200,
+    seconds: float = 2.0,
+    warmup: int = 3,
+    threads: int | None = None,
+    providers: str = "auto",
+    device: str = "auto",
+    onnx_file: str | os.PathLike | None = None,
+) -> list[BenchResult]:
+    """Time ``ref`` (registry name, checkpoint or ONNX file) under each runtime and batch size.
+
+    Args:
+        batches: batch sizes to time.
+        runtimes: any of ``torch``, ``torch-compile``, ``onnxruntime`` (an ONNX ``ref`` allows
+            only ``onnxruntime``).
+        iters, seconds: each cell stops at whichever comes first (at least 3 timed calls).
+        threads: CPU threads for both torch and onnxruntime (default: each runtime's own).
+        providers: onnxruntime providers (``auto``, ``cpu``, ``cuda``).
+        device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
+        onnx_file: an already exported file to time for the onnxruntime runtime.
+    """
+    from zoo.resolve import kind_of, resolve_card
+
+    batches = [int(b) for b in batches]
+    if any(b < 1 for b in batches):
+        raise ZooError(f"batch sizes must be positive, not {batches}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ZooError(f"--device must be auto, cpu or cuda, not '{device}'")
+    unknown = [r for r in runtimes if r not in RUNTIMES]
+    if unknown:
+        raise ZooError(f"unknown runtime '{unknown[0]}': choose from {', '.join(RUNTIMES)}")
+    is_onnx = kind_of(ref) == "onnx"
+    if is_onnx and set(runtimes) - {"onnxruntime"}:
+        raise ZooError(f"'{ref}' is an ONNX file: only --runtime onnxruntime applies (bench the checkpoint for torch)")
+    card = resolve_card(ref)
+    results: list[BenchResult] = []
+    model = None
+    gflops = card.extra.get("gflops_per_image")
+    if not is_onnx:
+        import torch
+
+        from zoo.export import gflops_per_image
+        from zoo.resolve import resolve
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        model, card = resolve(ref)
+        model.eval()
+        gflops = gflops_per_image(model, card)
+    inputs = {b: _random_input(card, b) for b in batches}
+
+    for runtime in runtimes:
+        if runtime == "onnxruntime":
+            results += _bench_onnxruntime(ref if is_onnx else onnx_file, ref, inputs, card, gflops,
+                                          iters=iters, seconds=seconds, warmup=warmup, threads=threads,
+                                          providers=providers)
+        else:
+            results += _bench_torch(model, runtime, inputs, gflops, device=device, iters=iters, seconds=seconds,
+                                    warmup=warmup)
+    eager = {r.batch: r.images_per_s for r in results if r.runtime == "torch"}
+    for r in results:
+        if r.batch in eager:
+            r.vs_torch = r.images_per_s / eager[r.batch]
+    return results
+
+
+def _random_input(card: Any, batch: int) -> np.ndarray:
+    h, w = card.input_size
+    return np.random.default_rng(batch).standard_normal((batch, card.channels, h, w)).astype(np.float32)
+
+
+def _time(call: Callable[[], Any], *, iters: int, seconds: float, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < iters and (len(times) < 3 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _result(runtime: str, provider: str, batch: int, times: list[float], gflops: Any, setup: float) -> BenchResult:
+    median = float(np.median(times))
+    throughput = batch / median
+    return BenchResult(runtime=runtime, provider=provider, batch=batch, median_ms=median * 1e3,
+                       p90_ms=float(np.percentile(times, 90)) * 1e3, images_per_s=throughput,
+                       gflops_per_s=float(gflops) * throughput if gflops else None, calls=len(times), setup_s=setup)
+
+
+def _bench_torch(model: Any, runtime: str, inputs: dict[int, np.ndarray], gflops: Any, *, device: str,
+                 **timing: Any) -> list[BenchResult]:
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ZooError("--device cuda: torch sees no CUDA GPU here; use --device cpu")
+    net = model.to(device)
+    setup = 0.0
+    if runtime == "torch-compile":
+        net = torch.compile(net)
+    where = f"torch {device}, {torch.get_num_threads()} threads" if device == "cpu" else f"torch {device}"
+    out = []
+    for batch, x in inputs.items():
+        tensor = torch.from_numpy(x).to(device)
+
+        def call() -> Any:
+            with torch.inference_mode():
+                y = net(tensor)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            return y
+
+        if runtime == "torch-compile":
+            start = time.perf_counter()
+            try:
+                call()  # compiles (per new shape)
+            except Exception as exc:  # noqa: BLE001 - inductor needs a C++ compiler and more
+                raise ZooError(f"torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+            setup = time.perf_counter() - start
+        out.append(_result(runtime, where, batch, _time(call, **timing), gflops, setup))
+    return out
+
+
+def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], card: Any, gflops: Any, *,
+                       threads: int | None, providers: str, **timing: Any) -> list[BenchResult]:
+    from zoo.runtime.providers import make_session
+
+    setup = 0.0
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        if onnx_path is None:
+            from zoo.export import export
+
+            start = time.perf_counter()
+            onnx_path = export(ref, Path(tmp) / "model.onnx", check=False).path
+            setup = time.perf_counter() - start
+        session, provider = make_session(onnx_path, providers, threads=threads)
+        graph_input = session.get_inputs()[0]
+        raw = graph_input.type == "tensor(uint8)"
+        out = []
+        for batch, x in inputs.items():
+            if raw:  # embedded preprocessing: feed pixels
+                x = np.random.default_rng(batch).integers(0, 256, (batch, *card.input_size, card.channels), dtype=np.uint8)
+            feed = {graph_input.name: x}
+            try:
+                session.run(None, feed)
+            except Exception as exc:  # noqa: BLE001 - a fixed-batch file
+                raise ZooError(f"'{onnx_path}' cannot run batch {batch}: {str(exc).splitlines()[0][:160]}") from None
+            out.append(_result("onnxruntime", provider, batch,
+                               _time(lambda: session.run(None, feed), **timing), gflops, setup))
+    return out

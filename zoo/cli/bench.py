@@ -1,0 +1,49 @@
+"""``zoo bench``: median and p90 latency, throughput and GFLOP/s per runtime and batch, in one table."""
+
+from __future__ import annotations
+
+import click
+
+from zoo.cli.output import print_json, print_table
+
+__all__ = ["bench_command"]
+
+
+@click.command("bench")
+@click.argument("ref", metavar="MODEL|CKPT|ONNX")
+@click.option("--batch", "batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--runtime", "runtimes", default=None,
+              help="Comma-separated: torch, torch-compile, onnxruntime [default: torch,onnxruntime; onnxruntime for .onnx].")
+@click.option("--iters", type=int, default=200, show_default=True, help="Most timed calls per cell.")
+@click.option("--seconds", type=float, default=2.0, show_default=True, help="Most seconds of timed calls per cell.")
+@click.option("--threads", type=int, help="CPU threads for torch and onnxruntime (default: each one's own).")
+@click.option("--providers", default="auto", show_default=True, help="onnxruntime providers: auto, cpu, cuda.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="torch's device (auto: CUDA when torch sees a GPU).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seconds: float, threads: int | None,
+                  providers: str, device: str, as_json: bool) -> None:
+    """Time MODEL (registry name), CKPT or ONNX under each runtime and batch size.
+
+    Latency is per batch (median, 90th percentile); throughput is images/s; GFLOP/s
+    counts a multiply-add as 2. 'vs torch' is throughput over torch eager at that batch.
+    torch-compile's compile time is excluded (shown as setup).
+    """
+    from zoo.bench import bench, parse_list
+    from zoo.resolve import kind_of
+
+    if runtimes is None:
+        runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"
+    results = bench(ref, batches=parse_list(batches, "--batch", int), runtimes=parse_list(runtimes, "--runtime"),
+                    iters=iters, seconds=seconds, threads=threads, providers=providers, device=device)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    rows = [
+        (r.runtime, r.provider, r.batch, f"{r.median_ms:.3f}", f"{r.p90_ms:.3f}", f"{r.images_per_s:,.1f}",
+         f"{r.gflops_per_s:.2f}" if r.gflops_per_s else "-", f"{r.vs_torch:.2f}x" if r.vs_torch else "-",
+         f"{r.setup_s:.1f}s" if r.setup_s else "")
+        for r in results
+    ]
+    print_table(f"zoo bench {ref}", ["RUNTIME", "PROVIDER", "BATCH", "MEDIAN ms", "P90 ms", "IMG/S", "GFLOP/S",
+                                     "VS TORCH", "SETUP"], rows, justify=["left", "left"] + ["right"] * 7)

@@ -1,0 +1,124 @@
+"""``zoo data``: make the synthetic digits, show and check a dataset."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from zoo.cli.output import print_json, print_table, warn
+
+__all__ = ["data_group"]
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """zoo's warnings as one ``warning: ...`` line each on stderr, not Python's two-line format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for item in caught:
+                warn(str(item.message))
+
+
+@click.group("data")
+def data_group() -> None:
+    """Make, inspect and check datasets."""
+
+
+@data_group.command("make-digits")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--per-class", default=1000, show_default=True, help="Images per digit.")
+@click.option("--size", default=28, show_default=True, help="Image side in pixels.")
+@click.option("--seed", default=0, show_default=True, help="Same seed and fonts give the same files.")
+@click.option("--fonts", multiple=True, metavar="DIR|FILE", help="Font files or folders (repeatable); default: handwriting fonts.")
+@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier make-digits folder.")
+def make_digits_command(
+    out: Path, per_class: int, size: int, seed: int, fonts: tuple[str, ...], workers: int | None, overwrite: bool
+) -> None:
+    """Render 10 x N grayscale digits into OUT/0..9/ (the lecture's DigitDataset)."""
+    from zoo.data.digits import make_digits
+
+    meta = make_digits(
+        out, per_class=per_class, size=size, seed=seed, fonts=fonts or None, workers=workers, overwrite=overwrite, warn=warn
+    )
+    click.echo(
+        f"wrote {10 * per_class} digits (10 x {per_class}, {size}x{size}) to {out} in {meta['seconds']:.1f} s "
+        f"from {len(meta['fonts'])} font{'s' if len(meta['fonts']) != 1 else ''}, seed {seed}"
+    )
+
+
+@data_group.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--adapter", default="auto", show_default=True, help="Dataset adapter (folder, digits, idx, a plugin's).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("montage.png"), show_default=True)
+@click.option("--count", default=20, show_default=True, help="Random samples in the montage.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Counts as JSON.")
+def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_json: bool) -> None:
+    """Counts per label and a montage PNG of random samples with their labels."""
+    import numpy as np
+
+    from zoo.data import open_dataset
+    from zoo.data.montage import save_montage
+
+    with _warnings_as_lines():
+        dataset = open_dataset(path, adapter)
+    counts = dataset.counts()
+    rng = np.random.default_rng(seed)
+    images, captions, unreadable = [], [], []
+    for index in rng.permutation(len(dataset)):
+        if len(images) == count:
+            break
+        try:
+            images.append(dataset.load(int(index)))
+        except Exception as exc:  # noqa: BLE001 - a corrupt sample is reported, not fatal
+            unreadable.append(f"{dataset.describe(int(index))} ({exc})")
+            continue
+        captions.append(dataset.classes[int(dataset.labels[index])])
+    if unreadable:
+        warn(f"skipped {len(unreadable)} unreadable image(s) for the montage: {'; '.join(unreadable)}")
+    save_montage(out, images, captions, columns=5 if count <= 20 else 10)
+    if as_json:
+        print_json({"path": str(path), "classes": len(counts), "images": len(dataset), "counts": counts, "montage": str(out)})
+        return
+    print_table(None, ["label", "images"], list(counts.items()) + [("total", len(dataset))], justify=["left", "right"])
+    click.echo(f"montage of {len(images)} random samples: {out}")
+
+
+@data_group.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--adapter", default="auto", show_default=True)
+def check_command(path: Path, adapter: str) -> None:
+    """Decode every image; report modes, sizes and unreadable files (exit 1 if any)."""
+    from zoo.data import open_dataset
+
+    with _warnings_as_lines():
+        dataset = open_dataset(path, adapter)
+    modes: Counter[str] = Counter()
+    sizes: Counter[tuple[int, int]] = Counter()
+    bad: list[str] = []
+    for i in range(len(dataset)):
+        try:
+            image = dataset.load(i)
+        except Exception as exc:  # noqa: BLE001
+            bad.append(f"{dataset.describe(i)} ({exc})")
+            continue
+        modes[image.mode] += 1
+        sizes[image.size] += 1
+    rows = [("images", len(dataset)), ("classes", len(dataset.classes)), ("readable", len(dataset) - len(bad))]
+    rows.append(("modes", ", ".join(f"{m} {n}" for m, n in modes.most_common())))
+    common = ", ".join(f"{w}x{h} {n}" for (w, h), n in sizes.most_common(3))
+    rows.append(("sizes", f"{len(sizes)} distinct: {common}" + (", ..." if len(sizes) > 3 else "")))
+    print_table(None, ["", str(path)], rows)
+    if bad:
+        warn(f"{len(bad)} unreadable image(s): {'; '.join(bad)}")
+        sys.exit(1)

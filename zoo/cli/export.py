@@ -1,0 +1,64 @@
+"""``zoo export``: a checkpoint or registry model to one self-describing ONNX file."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from zoo.cli.output import print_json, print_table, warn
+
+__all__ = ["export_command"]
+
+
+@click.command("export")
+@click.argument("ref", metavar="CKPT|MODEL")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), help="ONNX file to write (default: beside CKPT, or NAME.onnx).")
+@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset to ask for; the one written is reported.")
+@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.option("--quantize", type=click.Choice(["int8"]), help="Static int8 quantization (onnxruntime.quantization).")
+@click.option("--calibration", type=click.Path(exists=True, file_okay=False),
+              help="Image folder DIR/<class>/* to calibrate int8 on (default: the checkpoint's training data).")
+@click.option("--embed-preprocessing", is_flag=True, help="Graph takes uint8 NHWC pixels and normalises inside.")
+@click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True,
+              help="auto: torch's dynamo exporter, TorchScript if it fails.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+              help="Largest accepted max|ort - torch| relative to max(1, max|torch|).")
+@click.option("--no-check", is_flag=True, help="Skip the onnxruntime-vs-torch comparison.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: str | None, calibration: str | None,
+                   embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool) -> None:
+    """Export CKPT (a .safetensors checkpoint) or MODEL (a registry name) to ONNX.
+
+    The file carries the model card in metadata_props: labels, input size, channels,
+    mean/std, resize mode, registry name, zoo version and the checkpoint's sha256, so
+    'zoo predict FILE.onnx' and zoo.runtime.Predictor need nothing else. Before the file
+    is written, onnxruntime is compared with torch at batch 1 and 3 on random and real
+    images; the largest difference is reported.
+    """
+    from pathlib import Path
+
+    from zoo.export import export
+    from zoo.resolve import kind_of
+
+    if quantize and calibration is None and kind_of(ref) == "checkpoint":
+        from zoo.checkpoint import read_card
+
+        data = read_card(ref).training.get("data")
+        if data and Path(str(data)).is_dir():
+            calibration = str(data)
+    if quantize and calibration is None:
+        warn("no --calibration folder: int8 is calibrated on sample photos, and accuracy is not measured")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        report = export(ref, out, opset=opset, batch=batch, quantize=quantize, embed_preprocessing=embed_preprocessing,
+                        check=not no_check, exporter=exporter, tolerance=tolerance, calibration=calibration)
+    for w in caught:
+        if "falling back" in str(w.message):
+            warn(str(w.message))
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print_table(None, ["EXPORT", ""], report.rows())
+    for note in report.notes:
+        warn(note)

@@ -1,0 +1,84 @@
+"""``zoo predict``: MATLAB's ``classify(net, I)`` for a checkpoint, an ONNX file or a pretrained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["predict_command", "predict"]
+
+
+def _expand(images: tuple[str, ...]) -> list[Path]:
+    from zoo.errors import ZooError
+
+    suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+    out: list[Path] = []
+    for item in images:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            if not found:
+                raise ZooError(f"folder '{path}' holds no images")
+            out += found
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise ZooError(f"image '{path}' does not exist")
+    return out
+
+
+def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "auto", device: str = "auto") -> list[Any]:
+    """Predictions (:class:`zoo.classifier.Prediction`) for ``images`` with any kind of model reference."""
+    from zoo.resolve import kind_of
+
+    if kind_of(model) == "onnx":
+        import numpy as np
+
+        from zoo.classifier import predictions_from_probs
+        from zoo.runtime import Predictor
+
+        predictor = Predictor(model)
+        results = predictor.predict([str(p) for p in images])
+        probs = np.stack([r.probabilities for r in results])
+        return predictions_from_probs(probs, list(results[0].labels), top_k=top_k, sources=[r.source for r in results])
+    from zoo.features import load_classifier
+    from zoo.training.loop import pick_device
+
+    classifier = load_classifier(model, weights).to(pick_device(device))
+    return classifier.classify(images, top_k=top_k)
+
+
+@click.command("predict")
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--top-k", "-k", type=int, default=5, show_default=True, help="How many classes to show per image.")
+@click.option("--weights", default="auto", show_default=True,
+              help="For a registry MODEL: pretrained weights (auto, a tag or a FILE).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: str, device: str, as_json: bool) -> None:
+    """Classify IMAGES (files or folders) with MODEL: a checkpoint, an .onnx file, or a registry name.
+
+    \b
+    zoo predict runs/digitnet/model.safetensors seven.png
+    zoo predict digitnet.onnx digits/7/              # torch-free onnxruntime
+    zoo predict timm/efficientnet_lite0 cat.jpg      # ImageNet weights, offline
+    zoo predict alexnet picture.jpg                  # "deep learning in 7 lines"
+    """
+    from zoo.cli.output import print_json, print_table
+    from zoo.errors import ZooError
+
+    if top_k < 1:
+        raise ZooError(f"--top-k must be at least 1, not {top_k}")
+    if weights == "none":
+        raise ZooError("zoo predict needs trained weights: give a checkpoint, an .onnx file, or --weights auto|FILE")
+    predictions = predict(model, _expand(images), top_k=top_k, weights=weights, device=device)
+    if as_json:
+        print_json([p.to_dict() for p in predictions])
+        return
+    print_table(None, ["IMAGE", "LABEL", "SCORE", f"TOP {top_k}"],
+                ((p.source, p.label, f"{100 * p.score:.2f}%",
+                  ", ".join(f"{label} {100 * score:.1f}%" for label, score in p.top_k)) for p in predictions),
+                justify=("left", "left", "right", "left"))

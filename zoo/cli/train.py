@@ -1,0 +1,153 @@
+"""``zoo train`` and ``zoo finetune``: thin layers over :func:`zoo.train` / :func:`zoo.finetune`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from zoo.distributed.cli import distributed_options  # distributed (issue 6): --nproc, --nnodes, ...
+
+__all__ = ["train_command", "finetune_command"]
+
+_DEFAULTS_NOTE = """
+\b
+Defaults follow MATLAB's trainingOptions (sgdm, momentum 0.9, lr 0.01 for
+sgdm / 0.001 for adam and rmsprop, L2 1e-4, mini-batch 128, validation every
+50 iterations, drop factor 0.1 every 10 epochs) except:
+  --epochs 10           MATLAB: 30 (CPU-first; the labs set epochs anyway)
+  --shuffle every-epoch MATLAB: once (reshuffling generalises better; MATLAB's
+                        own examples pass 'every-epoch')
+  --split 0.75          MATLAB: no validation (75/25 per label, as Lab 6)
+As in MATLAB, the last partial mini-batch of an epoch is dropped, and
+validation runs at iteration 1, every --val-every iterations and at the end.
+Ctrl-C stops after the current iteration and saves OUT/resume.safetensors;
+run the same command with --resume to continue.
+See docs/training.md.
+"""
+
+
+def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The trainingOptions flags, shared by train and finetune."""
+    from zoo.training.options import DEVICES, SCHEDULES, SHUFFLES, SOLVERS
+
+    options = [
+        click.option("--data", required=True, help="Training images: a folder of DIR/<label>/*.png (or --adapter's format)."),
+        click.option("--val", "val", default=None, help="Separate validation set (instead of --split)."),
+        click.option("--adapter", default="folder", show_default=True, help="Dataset adapter for --data and --val."),
+        click.option("--solver", type=click.Choice(SOLVERS), default="sgdm", show_default=True, help="solverName."),
+        click.option("--epochs", type=int, default=None, help="MaxEpochs.  [default: 10]"),
+        click.option("--lr", type=float, default=None, help="InitialLearnRate.  [default: 0.01 sgdm, 0.001 adam/rmsprop]"),
+        click.option("--lr-schedule", type=click.Choice(SCHEDULES), default="none", show_default=True, help="LearnRateSchedule."),
+        click.option("--lr-drop-factor", type=float, default=0.1, show_default=True, help="LearnRateDropFactor (piecewise)."),
+        click.option("--lr-drop-period", type=int, default=10, show_default=True, help="LearnRateDropPeriod in epochs (piecewise)."),
+        click.option("--batch-size", type=int, default=128, show_default=True, help="MiniBatchSize."),
+        click.option("--momentum", type=float, default=0.9, show_default=True, help="Momentum (sgdm)."),
+        click.option("--l2", type=float, default=1e-4, show_default=True, help="L2Regularization."),
+        click.option("--split", type=float, default=0.75, show_default=True,
+                     help="Training fraction per label (splitEachLabel); 1 = no validation."),
+        click.option("--val-every", type=int, default=50, show_default=True, help="ValidationFrequency in iterations."),
+        click.option("--shuffle", type=click.Choice(SHUFFLES), default="every-epoch", show_default=True, help="Shuffle."),
+        click.option("--augment", default="none", show_default=True, help="imageDataAugmenter, e.g. 'flip,rotate=10,scale=0.9:1.1,translate=3'; none for none."),
+        click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ExecutionEnvironment."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Random seed (init, split, shuffling)."),
+        click.option("--out", default=None, help="Output folder.  [default: runs/<model>/]"),
+        click.option("--resume", is_flag=True, help="Continue the run interrupted with Ctrl-C in --out."),
+        click.option("--progress/--no-progress", default=None, help="Live bar / plain lines (auto: bar on a terminal)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(values: dict[str, Any]) -> Any:
+    from zoo.training import TrainOptions
+
+    keys = ("solver", "lr", "lr_schedule", "lr_drop_factor", "lr_drop_period", "batch_size", "momentum", "l2",
+            "split", "val_every", "shuffle", "augment", "device", "seed")
+    chosen = {k: values[k] for k in keys}
+    if values["epochs"] is not None:
+        chosen["epochs"] = values["epochs"]
+    return TrainOptions(**chosen)
+
+
+def _report(result: Any, as_json: bool) -> None:
+    from zoo.cli.output import print_json
+
+    if not result.files:  # distributed (issue 6): only rank 0 writes and reports
+        return
+    if as_json:
+        print_json({"checkpoint": str(result.checkpoint), "out": str(result.out),
+                    "files": {k: str(v) for k, v in result.files.items()}, "metrics": result.metrics})
+        return
+    click.echo(f"saved {result.checkpoint}")
+    click.echo(f"      {result.files['history']}, {result.files['plot']}")
+    click.echo(f"next: zoo evaluate {result.checkpoint} --data DIR   |   zoo predict {result.checkpoint} IMAGE")
+
+
+def _interruptible(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a training call; Ctrl-C ends with 'interrupted: ...' and exit status 130, not 'error:'."""
+    from zoo.training import TrainingInterrupted
+
+    try:
+        return call(*args, **kwargs)
+    except TrainingInterrupted as exc:
+        click.echo(f"interrupted: {exc}", err=True)
+        raise SystemExit(exc.exit_code) from None
+
+
+def _weights_value(weights: str) -> Any:
+    return False if weights == "none" else weights
+
+
+@distributed_options
+@click.command("train", epilog=_DEFAULTS_NOTE)
+@click.argument("model")
+@_training_options
+@click.option("--classes", "num_classes", type=int, default=None, help="Expected number of classes (checked against the folders).")
+@click.option("--weights", default="none", show_default=True,
+              help="Start from pretrained weights: none, auto, a tag, or a FILE loaded as pretrained.")
+def train_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
+                  progress: bool | None, as_json: bool, num_classes: int | None, weights: str, **values: Any) -> None:
+    """Train MODEL (a registry name, or a zoo checkpoint to continue) on --data.
+
+    \b
+    Lab 6:  zoo train digitnet --data digits --epochs 4 --val-every 30
+    Writes OUT/model.safetensors, OUT/history.csv and OUT/training-progress.png.
+    """
+    from zoo.training import train
+
+    result = _interruptible(train, model, data, options=_options(values), val=val, adapter=adapter, out=out, num_classes=num_classes,
+                   pretrained=_weights_value(weights), resume=resume, progress=False if as_json else progress)
+    _report(result, as_json)
+
+
+@distributed_options
+@click.command("finetune", epilog=_DEFAULTS_NOTE)
+@click.argument("model")
+@_training_options
+@click.option("--classes", type=int, required=True, help="Number of classes of the new head (must match the folders).")
+@click.option("--weights", default="auto", show_default=True,
+              help="Pretrained weights: auto (file, caches, weights plugins, network), a tag, a FILE, or none.")
+@click.option("--freeze", type=click.Choice(["none", "backbone"]), default="none", show_default=True,
+              help="backbone: train the new head only.")
+@click.option("--head-lr-factor", type=float, default=10.0, show_default=True,
+              help="The head learns this many times faster (MATLAB WeightLearnRateFactor).")
+def finetune_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
+                     progress: bool | None, as_json: bool, classes: int, weights: str, freeze: str,
+                     head_lr_factor: float, **values: Any) -> None:
+    """Transfer learning: MODEL's pretrained weights, a new head of --classes outputs, then train.
+
+    \b
+    Lab 5:  zoo finetune alexnet --data Images --classes 2 --split 0.8 --lr 0.001 --batch-size 64
+    Offline: zoo finetune timm/efficientnet_lite0 --data Images --classes 2
+    MODEL may also be a zoo checkpoint; its weights are the starting point.
+    """
+    from zoo.training import finetune
+
+    result = _interruptible(finetune, model, data, classes=classes, weights=_weights_value(weights), freeze=freeze,
+                      head_lr_factor=head_lr_factor, options=_options(values), val=val, adapter=adapter, out=out,
+                      resume=resume, progress=False if as_json else progress)
+    _report(result, as_json)

@@ -1,0 +1,216 @@
+"""Where this process stands in a torch.distributed job, and the few collectives zoo needs.
+
+torchrun (and ``zoo ... --nproc N``, which calls the same launcher) starts every worker with
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous address in its environment; a
+process without them is a single-process run and every helper here is then a no-op.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from zoo.errors import ZooError
+
+__all__ = [
+    "DistEnv", "DEFAULT_TIMEOUT", "LOST_CONTACT_EXIT", "LostContact", "current", "is_distributed", "is_main", "configure", "settings",
+    "setup", "device_for", "barrier", "all_reduce_sum", "all_reduce_mean", "broadcast_buffers",
+    "state_hash", "comm_error_message",
+]
+
+DEFAULT_TIMEOUT = 300.0  # seconds: rendezvous join and any single collective
+LOST_CONTACT_EXIT = 76  # a worker whose peers vanished (EX_PROTOCOL): the launcher blames another worker
+
+
+class LostContact(ZooError):
+    """A collective failed: another worker died, hung past the timeout, or the network broke."""
+
+    exit_code = LOST_CONTACT_EXIT
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This worker's place in the job, as the launcher describes it in the environment."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> DistEnv:
+        environ = os.environ if environ is None else environ
+        try:
+            world = int(environ.get("WORLD_SIZE", "1"))
+            rank = int(environ.get("RANK", "0"))
+            local = int(environ.get("LOCAL_RANK", "0"))
+            local_world = int(environ.get("LOCAL_WORLD_SIZE", str(world)))
+        except ValueError:
+            raise ZooError("RANK, WORLD_SIZE and LOCAL_RANK must be integers; start workers with torchrun "
+                           "or 'zoo train --nproc N'") from None
+        if world < 1 or not 0 <= rank < world:
+            raise ZooError(f"RANK={rank} is outside WORLD_SIZE={world}; start workers with torchrun or --nproc")
+        return cls(rank, world, local, local_world)
+
+
+def current() -> DistEnv:
+    return DistEnv.from_environ()
+
+
+def is_distributed() -> bool:
+    """True in a worker of a job with more than one process."""
+    return current().active
+
+
+def is_main() -> bool:
+    """True where output belongs: rank 0, or a single process."""
+    return current().is_main
+
+
+# -- options that travel to the workers through their command line ------------------------
+
+_SETTINGS: dict[str, Any] = {"sync_bn": False, "timeout": None}
+
+
+def configure(*, sync_bn: bool | None = None, timeout: float | None = None) -> None:
+    """Per-process distributed options: SyncBatchNorm, and the timeout of any one collective."""
+    if sync_bn is not None:
+        _SETTINGS["sync_bn"] = bool(sync_bn)
+    if timeout is not None:
+        if not timeout > 0:
+            raise ZooError(f"--dist-timeout must be a positive number of seconds, not {timeout}")
+        _SETTINGS["timeout"] = float(timeout)
+
+
+def settings() -> dict[str, Any]:
+    timeout = _SETTINGS["timeout"] or float(os.environ.get("ZOO_DIST_TIMEOUT", DEFAULT_TIMEOUT))
+    return {"sync_bn": _SETTINGS["sync_bn"] or os.environ.get("ZOO_SYNC_BN") == "1", "timeout": timeout}
+
+
+# -- process group ---------------------------------------------------------------------------
+
+def device_for(name: str) -> Any:
+    """The device of this worker: ``cuda:LOCAL_RANK`` on GPUs, else the CPU."""
+    import torch
+
+    from zoo.training.loop import pick_device
+
+    device = pick_device(name)
+    if device.type == "cuda":
+        local = current().local_rank
+        if local >= torch.cuda.device_count():
+            raise ZooError(f"worker with LOCAL_RANK={local} has no GPU: torch sees {torch.cuda.device_count()}; "
+                           f"use --nproc {torch.cuda.device_count()} or fewer, or --device cpu")
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    return device
+
+
+def setup(device: Any) -> DistEnv:
+    """Join the job's process group (NCCL on CUDA, gloo on the CPU) once; returns this worker's place."""
+    import torch.distributed as dist
+
+    env = current()
+    if not env.active or dist.is_initialized():
+        return env
+    if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
+        raise ZooError("WORLD_SIZE>1 but MASTER_ADDR/MASTER_PORT are not set; start workers with torchrun or --nproc")
+    backend = "nccl" if getattr(device, "type", "cpu") == "cuda" else "gloo"
+    kwargs: dict[str, Any] = {"backend": backend, "timeout": timedelta(seconds=settings()["timeout"])}
+    if backend == "nccl":
+        kwargs["device_id"] = device
+    try:
+        dist.init_process_group(**kwargs)
+    except (RuntimeError, ValueError, TimeoutError) as exc:
+        raise ZooError(f"worker {env.rank} could not join the process group ({backend}): {comm_error_message(exc)}") from None
+    atexit.register(_destroy)
+    return env
+
+
+def _destroy() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def comm_error_message(exc: BaseException) -> str:
+    """The gist of a backend error: gloo and NCCL wrap one sentence in source paths and C++ frames."""
+    import re
+
+    for line in str(exc).splitlines():
+        line = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h|hpp):\d+\]\s*", "", line.strip())
+        if line and not line.startswith(("Exception raised from", "frame #")):
+            return line.split(". ")[0].rstrip(".")[:200]
+    return type(exc).__name__
+
+
+# -- collectives (all no-ops in a single process) ------------------------------------------
+
+def _initialized() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if _initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(values: list[float], device: Any = "cpu") -> list[float]:
+    """Element-wise sum over all workers, in float64, with one collective."""
+    if not _initialized():
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def all_reduce_mean(value: float, device: Any = "cpu") -> float:
+    """Mean of a scalar over all workers."""
+    if not _initialized():
+        return value
+    import torch.distributed as dist
+
+    return all_reduce_sum([value], device)[0] / dist.get_world_size()
+
+
+def broadcast_buffers(module: Any, src: int = 0) -> None:
+    """Give every worker rank ``src``'s buffers (batch-norm running statistics)."""
+    if not _initialized():
+        return
+    import torch.distributed as dist
+
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src)
+
+
+def state_hash(module: Any) -> str:
+    """SHA-256 over a module's state_dict (names, dtypes, shapes and bytes), for equality checks."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

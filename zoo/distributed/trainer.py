@@ -1,0 +1,192 @@
+"""The training loop under DDP: the single-process :class:`~zoo.training.loop.Trainer` through its hooks.
+
+``--batch-size`` stays the *global* mini-batch (MATLAB's MiniBatchSize): each of W workers
+takes its 1/W slice of every global batch, DDP averages the gradients, so an iteration is
+the same optimizer step as one process on the whole batch (batch-norm statistics aside,
+unless ``--sync-bn``). Iterations, learning-rate schedule, validation points and history
+rows are those of a single-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.distributed import env as dist_env
+from zoo.errors import ZooError
+from zoo.training.loop import Trainer
+
+__all__ = ["DistributedTrainer", "shard_order", "trainer_class", "DEBUG_DIR_ENV", "FAIL_AT_ENV"]
+
+DEBUG_DIR_ENV = "ZOO_DIST_DEBUG_DIR"  # each rank writes rank<R>.json (weights hash) there at the end
+FAIL_AT_ENV = "ZOO_DIST_FAIL_AT"  # "RANK:ITERATION[:exit|hang]": that worker exits (code 3) or hangs there
+
+
+def shard_order(order: torch.Tensor, batches: int, local_batch: int, world: int, rank: int) -> torch.Tensor:
+    """Rank ``rank``'s samples: its ``local_batch`` slice of each of ``batches`` global batches.
+
+    ``order`` is the epoch's global sample order (identical on every rank); global batch b is
+    ``order[b*G:(b+1)*G]`` with ``G = local_batch * world``; the result is ``batches * local_batch`` long.
+    """
+    used = order[: batches * local_batch * world].reshape(batches, world, local_batch)
+    return used[:, rank, :].reshape(-1)
+
+
+def trainer_class() -> type[Trainer]:
+    """:class:`DistributedTrainer` inside a multi-process job, else the plain :class:`Trainer`."""
+    return DistributedTrainer if dist_env.is_distributed() else Trainer
+
+
+class DistributedTrainer(Trainer):
+    """A :class:`Trainer` for one worker of a DDP job (same arguments)."""
+
+    def __init__(self, model: nn.Module, *args: Any, options: Any, device: Any = None, **kwargs: Any) -> None:
+        self.dist = dist_env.current()
+        device = dist_env.device_for(options.device)
+        dist_env.setup(device)
+        self.is_main = self.dist.is_main
+        self.world = self.dist.world_size
+        self.rank = self.dist.rank
+        self.sync_bn = dist_env.settings()["sync_bn"]
+        if self.sync_bn and device.type != "cuda":
+            raise ZooError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm has no CPU kernels); "
+                           "leave it out for CPU workers")
+        self._fail_at = _parse_fail_at(os.environ.get(FAIL_AT_ENV, ""), self.rank)
+        super().__init__(model, *args, options=options, device=device, **kwargs)
+        global_batch = self.batch_size
+        if global_batch < self.world:
+            raise ZooError(f"--batch-size {global_batch} is smaller than the {self.world} workers; "
+                           f"use --batch-size {self.world} or more")
+        self.batch_size = global_batch // self.world  # per worker; batches_per_epoch stays global
+        if self.is_main and self.batch_size * self.world != global_batch:
+            from zoo.cli.output import warn
+
+            warn(f"--batch-size {global_batch} is not a multiple of {self.world} workers; "
+                 f"each iteration uses {self.batch_size * self.world} images")
+
+    # -- hooks -------------------------------------------------------------------------------------
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # keeps the same Parameter objects
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ZooError("nothing to train: every parameter is frozen")
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        try:
+            return DistributedDataParallel(model, device_ids=device_ids)  # buffers follow rank 0 each forward
+        except RuntimeError as exc:
+            raise ZooError(f"worker {self.rank}: DDP set-up failed: {dist_env.comm_error_message(exc)}") from None
+
+    def batch_order(self, epoch: int) -> torch.Tensor:
+        order = super().batch_order(epoch)  # a function of seed and epoch: the same on every rank
+        return shard_order(order, self.batches_per_epoch, self.batch_size, self.world, self.rank)
+
+    def reduce(self, value: float) -> float:
+        return dist_env.all_reduce_mean(value, self._comm_device())
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        """Ctrl-C or a callback: noted here, acted on by all workers after the same iteration."""
+        self._stop_pending = reason
+
+    def _one_iteration(self, index: torch.Tensor) -> None:
+        if self._fail_at is not None and self.iteration + 1 >= self._fail_at[0]:
+            print(f"[{FAIL_AT_ENV}] worker {self.rank} {self._fail_at[1]}s at iteration {self.iteration + 1}", flush=True)
+            if self._fail_at[1] == "hang":
+                time.sleep(10**6)
+            os._exit(3)
+        super()._one_iteration(index)
+        self.images_seen += len(index) * (self.world - 1)  # count every worker's images
+        pending = getattr(self, "_stop_pending", None)
+        (votes,) = dist_env.all_reduce_sum([1.0 if pending else 0.0], self._comm_device())
+        if votes:  # every rank leaves the loop at the same iteration, or DDP would wait forever
+            self.stop_requested, self.stop_reason = True, pending or "interrupted"
+
+    @torch.no_grad()
+    def validate(self, batch_size: int = 512) -> tuple[float, float]:
+        """Each worker validates its share with rank 0's buffers; sums are all-reduced."""
+        from zoo.transfer import set_train_mode
+
+        assert self.val_images is not None and self.val_labels is not None
+        dist_env.broadcast_buffers(self.model)
+        n = int(self.val_labels.shape[0])
+        lo, hi = n * self.rank // self.world, n * (self.rank + 1) // self.world
+        self.model.eval()
+        total_loss, correct = 0.0, 0
+        try:
+            for start in range(lo, hi, batch_size):
+                stop = min(start + batch_size, hi)
+                x = self._inputs(self.val_images[start:stop])
+                y = self.val_labels[start:stop].to(self.device)
+                logits = self.model(x)
+                total_loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(dim=1) == y).sum())
+        finally:
+            set_train_mode(self.model, self.freeze)
+        total_loss, correct, count = dist_env.all_reduce_sum([total_loss, correct, hi - lo], self._comm_device())
+        return total_loss / count, correct / count
+
+    def run(self) -> Trainer:
+        try:
+            super().run()
+            dist_env.broadcast_buffers(self.model)  # every rank ends with rank 0's weights and statistics
+        except (RuntimeError, TimeoutError) as exc:
+            if not _is_comm_error(exc):
+                raise
+            raise dist_env.LostContact(f"worker {self.rank} lost contact with the other workers at iteration "
+                           f"{self.iteration + 1} ({dist_env.comm_error_message(exc)})") from None
+        self._write_debug()
+        return self
+
+    def _write_debug(self) -> None:
+        folder = os.environ.get(DEBUG_DIR_ENV)
+        if not folder:
+            return
+        import json
+
+        path = Path(folder) / f"rank{self.rank}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"rank": self.rank, "world_size": self.world, "iterations": self.iteration,
+                  "local_batch": self.batch_size, "state_sha256": dist_env.state_hash(self.model)}
+        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def _parse_fail_at(spec: str, rank: int) -> tuple[int, str] | None:
+    """``RANK:ITERATION[:exit|hang]`` -> (iteration, how) for that rank, else None."""
+    if not spec:
+        return None
+    parts = spec.split(":")
+    try:
+        who, when, how = int(parts[0]), int(parts[1]), (parts[2] if len(parts) > 2 else "exit")
+    except (ValueError, IndexError):
+        raise ZooError(f"{FAIL_AT_ENV} must be RANK:ITERATION[:exit|hang], not {spec!r}") from None
+    if how not in ("exit", "hang"):
+        raise ZooError(f"{FAIL_AT_ENV} must be RANK:ITERATION[:exit|hang], not {spec!r}")
+    return (when, how) if who == rank else None
+
+
+def _is_comm_error(exc: BaseException) -> bool:
+    """Raised by a collective (DDP's or ours), or names a transport failure."""
+    import traceback
+
+    import torch.distributed as dist
+
+    if isinstance(exc, (getattr(dist, "DistError", ()), TimeoutError)):
+        return True
+    for frame in traceback.extract_tb(exc.__traceback__):
+        path = frame.filename.replace("\\", "/")
+        if "/torch/distributed/" in path or "/torch/nn/parallel/" in path:
+            return True
+    text = str(exc).lower()
+    return any(word in text for word in ("gloo", "nccl", "connection", "peer", "timeout", "timed out", "socket"))

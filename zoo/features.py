@@ -1,0 +1,135 @@
+"""Activations at a named layer (MATLAB ``activations``), saved as ``.npz``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import ZooError, close_matches
+
+__all__ = ["activations", "extract", "FeatureSet"]
+
+
+@dataclass
+class FeatureSet:
+    """``features[i]`` is the layer's output for sample i (batch axis first)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    files: list[str]
+    layer: str
+    path: Path | None = None
+
+
+def check_layer(module: Any, layer: str) -> None:
+    """Raise ZooError, with the nearest names, unless ``layer`` names a module of ``module``."""
+    from zoo.summary import layer_names
+
+    if not layer or layer not in dict(module.named_modules()):
+        raise ZooError(f"the model has no layer '{layer}'.{close_matches(layer, layer_names(module))} "
+                       f"See the names with: zoo info MODEL")
+
+
+def activations(module: Any, layer: str, inputs: Any) -> Any:
+    """The output of ``layer`` when ``inputs`` (a normalised tensor) runs through ``module``."""
+    import torch
+
+    modules = dict(module.named_modules())
+    check_layer(module, layer)
+    captured: list[Any] = []
+
+    def hook(mod: Any, args: Any, output: Any) -> None:
+        captured.append(output[0] if isinstance(output, (tuple, list)) else output)
+
+    handle = modules[layer].register_forward_hook(hook)
+    try:
+        with torch.inference_mode():
+            module(inputs)
+    finally:
+        handle.remove()
+    if not captured:
+        raise ZooError(f"layer '{layer}' did not run in the forward pass (an unused module?)")
+    return captured[0]
+
+
+def extract(
+    model: Any,
+    layer: str,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    adapter: str = "folder",
+    batch_size: int = 128,
+    device: str = "auto",
+    pretrained: Any = "auto",
+) -> FeatureSet:
+    """Activations of every sample of ``data`` at ``layer``; written to ``out`` (.npz) when given.
+
+    ``model``: a checkpoint, a registry name (with ``pretrained`` weights) or a Classifier.
+    The .npz holds ``features``, ``labels``, ``classes``, ``files`` and ``layer``.
+    """
+    import torch
+
+    from zoo.classifier import Classifier
+    from zoo.data import open_dataset, to_tensors
+    from zoo.runtime.preprocess import normalize
+    from zoo.training.loop import pick_device
+
+    classifier = model if isinstance(model, Classifier) else load_classifier(model, pretrained)
+    dev = pick_device(device)
+    classifier.to(dev)
+    classifier.module.eval()
+    check_layer(classifier.module, layer)
+    dataset = open_dataset(data, adapter)
+    tensors = to_tensors(dataset, classifier.preprocess)
+    chunks = []
+    for start in range(0, len(tensors), batch_size):
+        x = normalize(tensors.images[start:start + batch_size].to(dev), classifier.preprocess)
+        chunks.append(activations(classifier.module, layer, x).float().cpu())
+    features = torch.cat(chunks).numpy()
+    indices = getattr(tensors, "indices", None)
+    order = range(len(dataset)) if indices is None else indices
+    files = [dataset.describe(int(i)) for i in order]
+    result = FeatureSet(features, tensors.labels.numpy(), list(tensors.classes), files, layer)
+    if out is not None:
+        result.path = _save(Path(out), result)
+    return result
+
+
+def load_classifier(model: Any, pretrained: Any = "auto") -> Any:
+    """A Classifier for a checkpoint, or a registry name with its pretrained weights and labels."""
+    from zoo.classifier import Classifier
+    from zoo.resolve import kind_of
+
+    kind = kind_of(model)
+    if kind == "checkpoint":
+        from zoo.checkpoint import load
+
+        return load(model)
+    if kind == "onnx":
+        raise ZooError(f"'{model}' is an ONNX file; features need a torch model (a checkpoint or registry name)")
+    from zoo.registry import model_info
+    from zoo.transfer import pretrained_model
+
+    module, card = pretrained_model(model_info(str(model)), pretrained, None)
+    return Classifier(module, card)
+
+
+def _save(path: Path, result: FeatureSet) -> Path:
+    if path.suffix != ".npz":
+        raise ZooError(f"--out must name an .npz file, not '{path}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, features=result.features, labels=result.labels, classes=np.asarray(result.classes),
+                     files=np.asarray(result.files), layer=np.asarray(result.layer))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

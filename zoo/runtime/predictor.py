@@ -1,0 +1,252 @@
+"""``Predictor``: classify images with a zoo ONNX file, applying exactly the preprocessing it records."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from zoo.card import CardError, ModelCard
+from zoo.errors import ZooError
+from zoo.runtime.preprocess import Preprocess, normalize, open_image
+from zoo.runtime.providers import make_session
+
+__all__ = ["Predictor", "Prediction", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's result: the top label, its probability, and every class's probability."""
+
+    label: str
+    probability: float
+    probabilities: np.ndarray  # softmax over classes, in label order
+    labels: tuple[str, ...]
+    source: str = ""  # the file it came from, when known
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities)[:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def to_dict(self, k: int = 5) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "probability": round(self.probability, 6),
+                               "top": [{"label": lab, "probability": round(p, 6)} for lab, p in self.top(k)]}
+        if self.source:
+            out["file"] = self.source
+        return out
+
+
+class Predictor:
+    """A zoo ONNX file ready to classify images, with no torch anywhere.
+
+    Args:
+        path: the ``.onnx`` file (or its bytes).
+        providers: ``"auto"`` (CUDA when onnxruntime-gpu finds a working GPU, else CPU),
+            ``"cpu"``, ``"cuda"`` or a list of onnxruntime provider names.
+        threads: intra-op threads (default: onnxruntime's, one per physical core).
+        labels, input_size, channels, mean, std, interpolation, resize_mode: override the
+            file's card; required (at least mean and std) for an ONNX file without zoo metadata.
+
+    ``provider`` says which provider runs; ``card`` is the file's model card.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | bytes,
+        *,
+        providers: str | Sequence[str] = "auto",
+        threads: int | None = None,
+        labels: Sequence[str] | None = None,
+        input_size: int | tuple[int, int] | None = None,
+        channels: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        interpolation: str | None = None,
+        resize_mode: str | None = None,
+    ) -> None:
+        if not isinstance(path, bytes):
+            path = Path(path)
+            if not path.is_file():
+                raise ZooError(f"ONNX file '{path}' does not exist")
+        self.path = path
+        self.session, self.provider = make_session(path, providers, threads=threads)
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        self.output_name = self.session.get_outputs()[0].name
+        self.embedded = graph_input.type == "tensor(uint8)"  # --embed-preprocessing: uint8 NHWC in
+        batch_dim = graph_input.shape[0] if graph_input.shape else None
+        self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None  # --batch N files
+        self.card = self._card(graph_input.shape, labels=labels, input_size=input_size, channels=channels,
+                               mean=mean, std=std, interpolation=interpolation, resize_mode=resize_mode)
+        self.preprocess = Preprocess.from_card(self.card)
+        self.labels = tuple(self.card.class_names)
+        outputs = self.session.get_outputs()[0].shape
+        if outputs and isinstance(outputs[-1], int) and outputs[-1] != len(self.labels):
+            raise ZooError(f"{self._name} has {outputs[-1]} outputs but {len(self.labels)} labels were given")
+
+    # -- card ------------------------------------------------------------------------------
+
+    def _card(self, shape: list[Any], **overrides: Any) -> ModelCard:
+        meta = self.session.get_modelmeta().custom_metadata_map
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(overrides.get("input_size"), int):
+            overrides["input_size"] = (overrides["input_size"],) * 2
+        if meta.get("format"):
+            try:
+                card = ModelCard.from_metadata(meta)
+            except (CardError, ValueError, TypeError) as exc:
+                raise ZooError(f"{self._name}: damaged zoo metadata ({exc})") from None
+        else:
+            card = self._bare_card(shape, overrides)
+        if "labels" in overrides:
+            overrides["labels"] = tuple(overrides["labels"])
+            overrides["num_classes"] = len(overrides["labels"])
+        try:
+            return card.replace(**overrides) if overrides else card
+        except CardError as exc:
+            raise ZooError(f"{self._name}: {exc}") from None
+
+    def _bare_card(self, shape: list[Any], overrides: dict[str, Any]) -> ModelCard:
+        """A card for an ONNX file without zoo metadata, from the graph's shapes and the caller's options."""
+        static = [d if isinstance(d, int) else None for d in shape]
+        if len(static) != 4:
+            raise ZooError(f"{self._name}: input has shape {shape}, not an image batch (N, C, H, W)")
+        c, h, w = (static[3], static[1], static[2]) if self.embedded else static[1:]
+        channels = overrides.get("channels", c)
+        size = overrides.get("input_size", (h, w) if h and w else None)
+        missing = [name for name, value in (("channels", channels), ("input_size", size)) if not value]
+        if not self.embedded:
+            missing += [name for name in ("mean", "std") if name not in overrides]
+        if missing:
+            raise ZooError(
+                f"{self._name} carries no zoo metadata: pass {', '.join(missing)} "
+                "(Predictor(..., mean=, std=, input_size=, labels=) or zoo predict --mean/--std/--size)"
+            )
+        outputs = self.session.get_outputs()[0].shape
+        num_classes = len(overrides["labels"]) if "labels" in overrides else outputs[-1]
+        if not isinstance(num_classes, int):
+            raise ZooError(f"{self._name}: output size is not fixed; pass labels")
+        try:
+            return ModelCard(name=Path(str(self.path)).stem if not isinstance(self.path, bytes) else "model",
+                             source="onnx", channels=channels, input_size=size, num_classes=num_classes,
+                             mean=overrides.get("mean", (0.0,)), std=overrides.get("std", (1.0,)))
+        except CardError as exc:
+            raise ZooError(f"{self._name}: {exc}") from None
+
+    @property
+    def _name(self) -> str:
+        return "the ONNX model" if isinstance(self.path, bytes) else f"'{self.path}'"
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def pixels(self, item: Any) -> np.ndarray:
+        """One image (path, PIL image or uint8 array) as uint8 H x W x C at the model's size."""
+        if isinstance(item, (str, os.PathLike)):
+            path = Path(item)
+            if not path.is_file():
+                raise ZooError(f"image '{path}' does not exist")
+            try:
+                item = open_image(path)
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise ZooError(f"'{path}' is not a readable image ({type(exc).__name__})") from None
+        elif isinstance(item, np.ndarray):
+            if item.dtype != np.uint8 or item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[2] not in (1, 3, 4)):
+                raise ZooError(
+                    f"an image array must be uint8 H x W or H x W x 1/3/4, not {item.dtype} {item.shape}"
+                )
+            item = Image.fromarray(item[:, :, 0] if item.ndim == 3 and item.shape[2] == 1 else item)
+        if not isinstance(item, Image.Image):
+            raise ZooError(f"cannot classify a {type(item).__name__}: pass a path, a PIL image or a uint8 array")
+        return self.preprocess.pixels(item)
+
+    def model_input(self, items: Sequence[Any]) -> np.ndarray:
+        """What the graph takes for a list of images: uint8 NHWC (embedded) or normalised float32 NCHW."""
+        batch = np.stack([self.pixels(item) for item in items])
+        if self.embedded:
+            return batch
+        return normalize(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), self.preprocess)
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def logits(self, model_input: np.ndarray) -> np.ndarray:
+        """Run the graph on a ready batch (the form :meth:`model_input` returns).
+
+        A file exported with a fixed batch size is fed in chunks of that size, the last padded.
+        """
+        n = self.fixed_batch
+        if n and len(model_input) != n:
+            chunks = []
+            for start in range(0, len(model_input), n):
+                chunk = model_input[start:start + n]
+                padded = np.concatenate([chunk, np.repeat(chunk[-1:], n - len(chunk), axis=0)])
+                chunks.append(self.logits(padded)[:len(chunk)])
+            return np.concatenate(chunks)
+        try:
+            return self.session.run([self.output_name], {self.input_name: model_input})[0]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: shape or type mismatch
+            message = str(exc).strip().splitlines()[0][:200]
+            raise ZooError(f"{self._name} rejected an input of shape {model_input.shape}: {message}") from None
+
+    def predict(self, images: Any, *, batch_size: int = 32) -> Prediction | list[Prediction]:
+        """Classify one image or a batch.
+
+        ``images``: a path, a PIL image or a uint8 H x W (x C) array gives one
+        :class:`Prediction`; a list of those, or a uint8 N x H x W x C array, gives a list.
+        A float32 N x C x H x W array is taken as already-normalised model input.
+        """
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            if images.dtype == np.uint8:
+                return self.predict(list(images), batch_size=batch_size)
+            return self._results(self.logits(np.ascontiguousarray(images, dtype=np.float32)), [""] * len(images))
+        if isinstance(images, (list, tuple)):
+            out: list[Prediction] = []
+            for start in range(0, len(images), batch_size):
+                chunk = images[start:start + batch_size]
+                sources = [str(i) if isinstance(i, (str, os.PathLike)) else "" for i in chunk]
+                out += self._results(self.logits(self.model_input(chunk)), sources)
+            return out
+        source = str(images) if isinstance(images, (str, os.PathLike)) else ""
+        return self._results(self.logits(self.model_input([images])), [source])[0]
+
+    def predict_folder(self, folder: str | os.PathLike, *, batch_size: int = 32,
+                       recursive: bool = True) -> Iterator[Prediction]:
+        """Classify every image under ``folder`` in batches, in sorted path order."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ZooError(f"folder '{folder}' does not exist")
+        pattern = "**/*" if recursive else "*"
+        files = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise ZooError(f"no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...) in '{folder}'")
+        for start in range(0, len(files), batch_size):
+            yield from self.predict(files[start:start + batch_size], batch_size=batch_size)
+
+    def _results(self, logits: np.ndarray, sources: Sequence[str]) -> list[Prediction]:
+        if logits.ndim != 2 or logits.shape[1] != len(self.labels):
+            raise ZooError(f"{self._name}: output shape {logits.shape} does not match {len(self.labels)} labels")
+        probs = softmax(logits.astype(np.float64))
+        return [
+            Prediction(label=self.labels[int(np.argmax(p))], probability=float(np.max(p)),
+                       probabilities=p.astype(np.float32), labels=self.labels, source=src)
+            for p, src in zip(probs, sources)
+        ]
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.card.name!r}, {len(self.labels)} classes, provider={self.provider})"
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)

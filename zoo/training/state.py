@@ -1,0 +1,86 @@
+"""Resumable training state: one safetensors file, no pickle.
+
+Tensors (weights, optimizer buffers, RNG states) are safetensors tensors; everything
+else (position, history, options, optimizer hyper-parameters) is JSON in the header.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+__all__ = ["RESUME_FILE", "save_state", "load_state"]
+
+RESUME_FILE = "resume.safetensors"
+_FORMAT = "zoo-resume/1"
+
+
+def save_state(path: str | Path, state: dict[str, Any], extra: dict[str, Any]) -> Path:
+    """Write a trainer ``state`` (see ``Trainer.state``) plus JSON-able ``extra`` atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in state["model"].items():
+        tensors[f"model/{key}"] = value.detach().cpu().clone().contiguous()
+    for key, value in state["rng"].items():
+        tensors[f"rng/{key}"] = value.cpu().clone()
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, buffers in state["optimizer"]["state"].items():
+        for key, value in buffers.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim/{index}/{key}"] = value.detach().cpu().clone().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    header = {
+        "param_groups": state["optimizer"]["param_groups"],
+        "optim_scalars": scalars,
+        "position": {k: state[k] for k in ("epoch", "iteration", "seconds", "images_seen")},
+        "history": state["history"],
+        **extra,
+    }
+    metadata = {"format": _FORMAT, "state": json.dumps(header)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inverse of :func:`save_state`: (trainer state, extra)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"no resumable state at '{path}': --resume continues a run that was interrupted with Ctrl-C")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise ZooError(f"'{path}' is not a readable resume state ({exc}); delete it and train again") from None
+    if metadata.get("format") != _FORMAT:
+        raise ZooError(f"'{path}' is not a zoo resume state")
+    header = json.loads(metadata["state"])
+    model = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    rng = {k[len("rng/"):]: v for k, v in tensors.items() if k.startswith("rng/")}
+    optim_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim/"):
+            _, index, name = key.split("/", 2)
+            optim_state.setdefault(int(index), {})[name] = value
+    for index, values in header.pop("optim_scalars").items():
+        optim_state.setdefault(int(index), {}).update(values)
+    state = {"model": model, "rng": rng,
+             "optimizer": {"state": optim_state, "param_groups": header.pop("param_groups")},
+             "history": header.pop("history"), **header.pop("position")}
+    return state, header

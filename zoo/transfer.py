@@ -1,0 +1,96 @@
+"""Transfer learning: pretrained weights, a new head, a frozen backbone, a faster head.
+
+MATLAB replaces ``layers(23)`` with ``fullyConnectedLayer(2, 'WeightLearnRateFactor', 10)``;
+here the head is found for every model by :mod:`zoo.models.heads`, the backbone can be
+frozen (``freeze="backbone"``) and the head can learn ``head_lr_factor`` times faster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from zoo.card import ModelCard
+from zoo.errors import ZooError
+from zoo.models.heads import head_name, set_num_classes
+
+__all__ = ["FREEZE_CHOICES", "param_groups", "apply_freeze", "set_train_mode", "pretrained_model"]
+
+FREEZE_CHOICES = ("none", "backbone")
+
+
+def _check_freeze(freeze: str) -> None:
+    if freeze not in FREEZE_CHOICES:
+        raise ZooError(f"--freeze must be one of {', '.join(FREEZE_CHOICES)}, not {freeze!r}")
+
+
+def _is_head(name: str, head: str) -> bool:
+    return name == head or name.startswith(head + ".")
+
+
+def apply_freeze(model: nn.Module, freeze: str = "none") -> nn.Module:
+    """Stop gradients into everything but the head when ``freeze == "backbone"``."""
+    _check_freeze(freeze)
+    head = head_name(model)
+    for name, param in model.named_parameters():
+        param.requires_grad_(freeze == "none" or _is_head(name, head))
+    return model
+
+
+def set_train_mode(model: nn.Module, freeze: str = "none") -> nn.Module:
+    """``model.train()``, keeping a frozen backbone's batch-norm statistics fixed."""
+    model.train()
+    if freeze == "backbone":
+        head = head_name(model)
+        for name, module in model.named_modules():
+            if not _is_head(name, head) and isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    return model
+
+
+def param_groups(model: nn.Module, *, lr: float, head_lr_factor: float = 1.0, freeze: str = "none") -> list[dict[str, Any]]:
+    """Optimizer parameter groups: backbone at ``lr``, head at ``lr * head_lr_factor``.
+
+    Each group records its ``base_lr`` so learning-rate schedules scale both alike.
+    Frozen parameters are left out.
+    """
+    _check_freeze(freeze)
+    if not head_lr_factor > 0:
+        raise ZooError(f"--head-lr-factor must be positive, not {head_lr_factor}")
+    apply_freeze(model, freeze)
+    head = head_name(model)
+    backbone, head_params = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (head_params if _is_head(name, head) else backbone).append(param)
+    groups = []
+    if backbone:
+        groups.append({"params": backbone, "lr": lr, "base_lr": lr, "name": "backbone"})
+    if head_params:
+        head_lr = lr * head_lr_factor
+        groups.append({"params": head_params, "lr": head_lr, "base_lr": head_lr, "name": "head"})
+    if not groups:
+        raise ZooError("nothing to train: every parameter is frozen")
+    return groups
+
+
+def pretrained_model(card: ModelCard, weights: Any, num_classes: int | None) -> tuple[nn.Module, ModelCard]:
+    """Build ``card``'s network with pretrained ``weights`` and a head of ``num_classes``.
+
+    Returns the model and a card that carries the input statistics the weights expect
+    and, when the head is unchanged, the weights' labels (e.g. ImageNet's 1000 names).
+    """
+    from zoo.models import build
+
+    model = build(card)
+    if weights not in (False, None, "none", ""):
+        from zoo.weights import adapt_card, load_pretrained
+
+        source = load_pretrained(model, card, weights)
+        card = adapt_card(card, source, num_classes)
+        card = card.replace(extra={**card.extra, "pretrained": source.tag})
+    if num_classes is not None and num_classes != card.num_classes:
+        set_num_classes(model, num_classes)
+        card = card.replace(num_classes=num_classes, labels=())
+    return model.eval(), card

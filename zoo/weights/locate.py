@@ -1,0 +1,200 @@
+"""Finding a weight source's file: caches, then an installed provider, then the network.
+
+Nothing here imports torch until a download is really made; offline
+(:func:`zoo.settings.offline`) no network call is ever attempted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo import settings
+from zoo.card import ModelCard, WeightSource
+from zoo.errors import PluginError, ZooError
+from zoo.weights.files import hash_prefix, sha256_of, verify_sha256
+
+__all__ = ["Located", "locate", "find_local", "download", "cache_path", "zoo_weights_dir"]
+
+HF_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class Located:
+    """A weights file on disk and how it was found."""
+
+    path: Path
+    origin: str  # file | torch-hub-cache | hf-cache | zoo-cache | provider | download
+    source: WeightSource
+
+
+def zoo_weights_dir() -> Path:
+    return settings.cache_dir() / "weights"
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", text).strip("-") or "x"
+
+
+def _ext(source: WeightSource) -> str:
+    name = source.file or source.url.rsplit("/", 1)[-1]
+    suffix = Path(name).suffix
+    return suffix if suffix else ".pth"
+
+
+def cache_path(card: ModelCard, source: WeightSource, sha256: str, ext: str) -> Path:
+    """zoo's cache key: ``<arch>-<tag>-<sha256[:12]><ext>``, never a bare ``weights.pth``."""
+    return zoo_weights_dir() / f"{_safe(card.name)}-{_safe(source.tag)}-{sha256[:12]}{ext}"
+
+
+def locate(card: ModelCard, source: WeightSource) -> Located:
+    """The file of ``source``: local first, then (unless offline) the network."""
+    reasons: list[str] = []
+    found = find_local(card, source, reasons)
+    if found is not None:
+        return found
+    if settings.offline():
+        raise ZooError(missing_message(card, source, reasons, offline=True))
+    return download(card, source, reasons)
+
+
+def find_local(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located | None:
+    """Caches, then the provider; ``reasons`` collects why a step found nothing useful."""
+    if source.file:
+        path = settings.torch_hub_dir() / "checkpoints" / source.file
+        if path.is_file():
+            verify_sha256(path, source.sha256)
+            return Located(path, "torch-hub-cache", source)
+    if source.hf_hub:
+        path = _hf_cached(source.hf_hub)
+        if path is not None:
+            verify_sha256(path, source.sha256)
+            return Located(path, "hf-cache", source)
+    path = _zoo_cached(card, source)
+    if path is not None:
+        verify_sha256(path, source.sha256)
+        return Located(path, "zoo-cache", source)
+    if source.provider:
+        path = _from_provider(card, source, reasons)
+        if path is not None:
+            verify_sha256(path, source.sha256)
+            return Located(path, "provider", source)
+    return None
+
+
+def _hf_cached(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    for filename in HF_FILES:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=str(settings.hf_cache_dir()))
+        if isinstance(found, str) and Path(found).is_file():
+            return Path(found)
+    return None
+
+
+def _zoo_cached(card: ModelCard, source: WeightSource) -> Path | None:
+    folder = zoo_weights_dir()
+    if not folder.is_dir():
+        return None
+    known = source.sha256 or hash_prefix(source.file or source.url.rsplit("/", 1)[-1])
+    stem = f"{_safe(card.name)}-{_safe(source.tag)}-{known[:12]}"
+    matches = sorted(
+        (p for p in folder.glob(f"{stem}*") if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    return matches[0] if matches else None
+
+
+def _from_provider(card: ModelCard, source: WeightSource, reasons: list[str]) -> Path | None:
+    from zoo.registry import import_object
+
+    try:
+        provider = import_object(source.provider, owner=f"weights '{source.tag}' of {card.name}")
+        result = provider()
+    except (ZooError, PluginError) as exc:
+        reasons.append(str(exc))
+        return None
+    if result is None or not Path(result).is_file():
+        reasons.append(f"provider {source.provider} found no file")
+        return None
+    return Path(result)
+
+
+def download(card: ModelCard, source: WeightSource, reasons: list[str] | None = None) -> Located:
+    """Fetch ``source`` over the network (never called offline)."""
+    reasons = reasons or []
+    if source.url:
+        return _download_url(card, source, reasons)
+    if source.hf_hub:
+        return _download_hf(card, source, reasons)
+    raise ZooError(missing_message(card, source, reasons, offline=False))
+
+
+def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located:
+    import torch.hub
+
+    folder = zoo_weights_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{_safe(card.name)}-{_safe(source.tag)}.{os.getpid()}.part"
+    prefix = hash_prefix(source.url.rsplit("/", 1)[-1])
+    try:
+        torch.hub.download_url_to_file(source.url, str(tmp), hash_prefix=prefix or None, progress=sys.stderr.isatty())
+        digest = sha256_of(tmp)
+        if source.sha256 and not digest.startswith(source.sha256.lower()):
+            raise ZooError(f"sha256 mismatch for {source.url}: expected {source.sha256[:16]}..., got {digest[:16]}...")
+        final = cache_path(card, source, digest, _ext(source))
+        os.replace(tmp, final)
+    except ZooError:
+        raise
+    except Exception as exc:  # URLError, HTTPError, OSError, hash-prefix RuntimeError
+        reasons.insert(0, f"download failed ({type(exc).__name__}: {str(exc)[:120]})")
+        raise ZooError(missing_message(card, source, reasons, offline=False)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Located(final, "download", source)
+
+
+def _download_hf(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located:
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise ZooError(f"weights of {card.name} come from the Hugging Face hub: pip install huggingface_hub") from None
+    last: Exception | None = None
+    for filename in HF_FILES:
+        try:
+            path = Path(hf_hub_download(source.hf_hub, filename, cache_dir=str(settings.hf_cache_dir())))
+        except Exception as exc:  # EntryNotFoundError, connection errors, ...
+            last = exc
+            continue
+        verify_sha256(path, source.sha256)
+        return Located(path, "download", source)
+    reasons.insert(0, f"download failed ({type(last).__name__}: {str(last)[:120]})")
+    raise ZooError(missing_message(card, source, reasons, offline=False))
+
+
+def missing_message(card: ModelCard, source: WeightSource, reasons: list[str], *, offline: bool) -> str:
+    """One line: which file is missing, where to put it, where to get it."""
+    head = f"no '{source.tag}' weights for {card.name}"
+    head += " (zoo is offline: ZOO_OFFLINE/HF_HUB_OFFLINE is set, no download tried)" if offline else ""
+    todo: list[str] = []
+    if source.file:
+        where = settings.torch_hub_dir() / "checkpoints"
+        fetch = f" (get it from {source.url})" if source.url else ""
+        todo.append(f"put {source.file} into {where}{fetch}")
+    elif source.hf_hub:
+        todo.append(
+            f"put the Hugging Face repo {source.hf_hub} ({HF_FILES[0]}) into the cache {settings.hf_cache_dir()} "
+            f"(huggingface-cli download {source.hf_hub})"
+        )
+    elif source.url:
+        todo.append(f"download {source.url} and pass it with --weights FILE")
+    todo.append("use --weights FILE for a file elsewhere")
+    todo.append("--weights none to start from random weights")
+    text = f"{head}: {'; or '.join(todo)}"
+    return text + (f" [{'; '.join(reasons)}]" if reasons else "")
