@@ -150,3 +150,18 @@ def test_cli_make_digits_show_and_montage(tmp_path, zoo_cli):
     assert json.loads(proc.stdout)["counts"] == {str(d): 3 for d in range(10)}
     proc = zoo_cli("data", "make-digits", str(out), "--per-class", "3", check=False)
     assert proc.returncode == 2 and "--overwrite" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lecture_style_is_cleaner_and_recorded(tmp_path):
+    def spread(folder):
+        arrays = [np.asarray(Image.open(p), dtype=np.float32) for p in sorted(folder.rglob("*.png"))]
+        # noise and blur leave grey pixels: count the ones that are neither background nor stroke
+        return float(np.mean([((a > 40) & (a < 215)).mean() for a in arrays]))
+
+    lecture = make_digits(tmp_path / "lecture", per_class=8, seed=3, style="lecture")
+    realistic = make_digits(tmp_path / "realistic", per_class=8, seed=3)
+    assert lecture["style"]["noise"] < realistic["style"]["noise"]
+    assert json.loads((tmp_path / "lecture" / METADATA_FILE).read_text())["style"] == json.loads(json.dumps(lecture["style"]))
+    assert spread(tmp_path / "lecture") < spread(tmp_path / "realistic")
+    with pytest.raises(ZooError, match="unknown digit style 'fancy'"):
+        make_digits(tmp_path / "x", per_class=2, style="fancy")

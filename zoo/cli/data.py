@@ -39,16 +39,21 @@ def data_group() -> None:
 @click.option("--size", default=28, show_default=True, help="Image side in pixels.")
 @click.option("--seed", default=0, show_default=True, help="Same seed and fonts give the same files.")
 @click.option("--fonts", multiple=True, metavar="DIR|FILE", help="Font files or folders (repeatable); default: handwriting fonts.")
+@click.option("--style", type=click.Choice(["realistic", "lecture"]), default="realistic", show_default=True,
+              help="realistic: varied, blurred, noisy handwriting (generalises to real digits); "
+                   "lecture: clean like MATLAB's DigitDataset.")
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier make-digits folder.")
 def make_digits_command(
-    out: Path, per_class: int, size: int, seed: int, fonts: tuple[str, ...], workers: int | None, overwrite: bool
+    out: Path, per_class: int, size: int, seed: int, fonts: tuple[str, ...], style: str, workers: int | None,
+    overwrite: bool,
 ) -> None:
     """Render 10 x N grayscale digits into OUT/0..9/ (the lecture's DigitDataset)."""
     from zoo.data.digits import make_digits
 
     meta = make_digits(
-        out, per_class=per_class, size=size, seed=seed, fonts=fonts or None, workers=workers, overwrite=overwrite, warn=warn
+        out, per_class=per_class, size=size, seed=seed, fonts=fonts or None, style=style, workers=workers,
+        overwrite=overwrite, warn=warn,
     )
     click.echo(
         f"wrote {10 * per_class} digits (10 x {per_class}, {size}x{size}) to {out} in {meta['seconds']:.1f} s "

@@ -64,7 +64,7 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
     \b
     zoo predict runs/digitnet/model.safetensors seven.png
     zoo predict digitnet.onnx digits/7/              # torch-free onnxruntime
-    zoo predict timm/efficientnet_lite0 cat.jpg      # ImageNet weights, offline
+    zoo predict efficientnet_lite0 cat.jpg           # ImageNet weights, offline
     zoo predict alexnet picture.jpg                  # "deep learning in 7 lines"
     """
     from zoo.cli.output import print_json, print_table

@@ -131,8 +131,9 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
 @click.option("--classes", type=int, required=True, help="Number of classes of the new head (must match the folders).")
 @click.option("--weights", default="auto", show_default=True,
               help="Pretrained weights: auto (file, caches, weights plugins, network), a tag, a FILE, or none.")
-@click.option("--freeze", type=click.Choice(["none", "backbone"]), default="none", show_default=True,
-              help="backbone: train the new head only.")
+@click.option("--freeze", type=click.Choice(["none", "backbone"]), default="backbone", show_default=True,
+              help="backbone: train the new head only (robust on small sets: a few iterations cannot "
+                   "re-estimate batch-norm statistics); none: train every layer.")
 @click.option("--head-lr-factor", type=float, default=10.0, show_default=True,
               help="The head learns this many times faster (MATLAB WeightLearnRateFactor).")
 def finetune_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
@@ -142,7 +143,7 @@ def finetune_command(model: str, data: str, val: str | None, adapter: str, out: 
 
     \b
     Lab 5:  zoo finetune alexnet --data Images --classes 2 --split 0.8 --lr 0.001 --batch-size 64
-    Offline: zoo finetune timm/efficientnet_lite0 --data Images --classes 2
+    Offline: zoo finetune efficientnet_lite0 --data Images --classes 2
     MODEL may also be a zoo checkpoint; its weights are the starting point.
     """
     from zoo.training import finetune

@@ -79,6 +79,18 @@ class DigitStyle:
     low_res: float = 0.3  # probability of a coarse scan: down to 8-14 px (at size 28) and back up
 
 
+#: Named presets. "realistic" (the default) is tuned so a CNN trained on it reads real
+#: handwriting (0.88 on scikit-learn's digits); "lecture" is clean like MATLAB's DigitDataset
+#: (mild rotation and shear, little blur or noise), where Lab 6's recipe reaches ~99.7 %.
+STYLES = {
+    "realistic": DigitStyle(),
+    "lecture": DigitStyle(
+        rotation_deg=6.0, shear=0.15, aspect=(0.9, 1.3), box=(0.74, 0.8), stroke=(0.13, 0.18),
+        translate=0.03, blur=(0.2, 0.6), noise=2.0, low_res=0.0,
+    ),
+}
+
+
 # --------------------------------------------------------------------------- fonts
 
 
@@ -321,7 +333,7 @@ def make_digits(
     fonts: Iterable[str | Path] | None = None,
     workers: int | None = None,
     overwrite: bool = False,
-    style: DigitStyle | None = None,
+    style: DigitStyle | str | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write ``out/0..9/NNNNN.png`` and ``out/digits.json``; returns the recorded metadata.
@@ -334,12 +346,17 @@ def make_digits(
         seed: same seed and font files -> the same bytes.
         fonts: font files or folders; default: the installed handwriting fonts.
         workers: processes (default: all cores; small sets render in this process).
+        style: a :class:`DigitStyle` or a preset name from :data:`STYLES`.
     """
     warn = warn or (lambda message: warnings.warn(message, DataWarning, stacklevel=3))
     if per_class < 1:
         raise ZooError(f"--per-class must be at least 1, not {per_class}")
     if not 8 <= size <= 512:
         raise ZooError(f"--size must be between 8 and 512 pixels, not {size}")
+    if isinstance(style, str):
+        if style not in STYLES:
+            raise ZooError(f"unknown digit style '{style}'; choose one of {', '.join(STYLES)}")
+        style = STYLES[style]
     style = style or DigitStyle()
     out = Path(out).expanduser()
     _check_target(out, overwrite)

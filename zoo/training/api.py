@@ -154,7 +154,7 @@ def finetune(
     *,
     classes: int,
     weights: Any = "auto",
-    freeze: str = "none",
+    freeze: str = "backbone",
     head_lr_factor: float = 10.0,
     **kwargs: Any,
 ) -> TrainResult:
@@ -162,6 +162,9 @@ def finetune(
 
     MATLAB's ``layers(end-2) = fullyConnectedLayer(N, 'WeightLearnRateFactor', 10)``.
     ``weights``: ``"auto"`` (caches, weights plugins, then the network), a file, or ``"none"``.
+    ``freeze`` defaults to ``"backbone"``: on a small folder a full fine-tune runs too few
+    iterations to re-estimate batch-norm statistics, and validation accuracy collapses
+    (measured on 200 faces with mobilenet_v2: 55 % with ``"none"``, 100 % frozen).
     Other keywords are :func:`train`'s.
     """
     if classes is None or int(classes) < 1:
