@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_train.py [--data DIGITS] [--threads N]
 
 1. Lab 6 as the lecture: digitnet, sgdm, 4 epochs, 75/25 split per label, validation every
-   30 iterations, on 10 x 1000 synthetic digits (``zoo data make-digits``; made here if
-   --data is not given). Prints validation accuracy (goal >= 99.5 %) and the wall time of
+   30 iterations, on 10 x 1000 synthetic digits (``zoo data make-digits --style lecture``;
+   made here if --data is not given). Prints validation accuracy (goal >= 99.5 %) and the wall time of
    the whole training with validation (goal <= 5 s on 2 cores).
 2. Overhead: images/s of ``zoo.train`` against a hand-written loop over the same in-memory
    uint8 tensors (same model, optimizer, batches and normalisation; no validation), measured
@@ -24,12 +24,12 @@ from pathlib import Path
 def _digits(path: str | None) -> Path:
     if path:
         return Path(path)
-    target = Path(tempfile.gettempdir()) / "zoo-bench-digits"
+    target = Path(tempfile.gettempdir()) / "zoo-bench-digits-lecture"
     if not (target / "digits.json").is_file():
         from zoo.data.digits import make_digits
 
         t = time.perf_counter()
-        make_digits(target, per_class=1000, seed=0, overwrite=True)
+        make_digits(target, per_class=1000, seed=0, style="lecture", overwrite=True)
         print(f"made 10 x 1000 digits in {target} ({time.perf_counter() - t:.1f} s)")
     return target
 

@@ -202,3 +202,20 @@ def test_cli_export(checkpoint, tmp_path, zoo_cli):
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
     proc = zoo_cli("export", "digitnet", "--out", str(tmp_path / "y.onnx"), "--batch", "-3", check=False)
     assert proc.returncode == 2 and "--batch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_float32_rounding_floor_is_measured_against_float64():
+    import torch
+
+    from zoo.export import _float32_error
+
+    torch.manual_seed(0)
+    calm = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    x = [torch.randn(3, 8).numpy()]
+    assert 0 < _float32_error(calm, x) < 1e-5
+    # 30 layers of large weights amplify float32 rounding by orders of magnitude
+    loud = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(30)]).eval()
+    with torch.no_grad():
+        for layer in loud:
+            layer.weight.mul_(3.0)
+    assert _float32_error(loud, x) > 100 * _float32_error(calm, x)

@@ -78,6 +78,7 @@ class ExportReport:
             rows.append(("parity", "not checked (--no-check)"))
         for key, value in self.quantization.items():
             rows.append((f"int8 {key}", str(value)))
+        rows.extend(("note", note) for note in self.notes)
         rows.append(("time", f"{self.seconds:.1f} s"))
         return rows
 
@@ -364,6 +365,9 @@ def sample_images(channels: int = 3) -> list[Any]:
     return images
 
 
+FLOAT32_FLOOR_FACTOR = 10.0
+
+
 def _check_parity(net: Any, onnx_bytes: bytes, card: ModelCard, raw: bool, fixed_batch: int | None,
                   tolerance: float, report: ExportReport) -> None:
     """onnxruntime vs torch at batch 1 and 3 (or the fixed batch) on random and real images."""
@@ -400,10 +404,40 @@ def _check_parity(net: Any, onnx_bytes: bytes, card: ModelCard, raw: bool, fixed
     report.checked_batches = tuple(sorted({len(x) for x in inputs}))
     report.real_images = len(real)
     if worst > report.tolerance:
-        raise ZooError(
-            f"onnxruntime differs from torch by {worst:.2e} (tolerance {report.tolerance:.1e}); "
-            "try --opset 17 or the other exporter, or pass --no-check to write it anyway"
+        # Some networks amplify rounding so much that torch's own float32 result is this far from
+        # exact arithmetic. onnxruntime is another float32 evaluation (other kernels: Winograd,
+        # fused batch norm), whose error is of that order too; an order of magnitude above the
+        # floor is what no faithful export exceeds, and what a wrong graph far exceeds.
+        # Only where torch itself cannot meet the tolerance; --tolerance 0 asks for exact equality.
+        floor = _float32_error(net, inputs) if tolerance > 0 else 0.0
+        if floor <= report.tolerance or worst > FLOAT32_FLOOR_FACTOR * floor:
+            raise ZooError(
+                f"onnxruntime differs from torch by {worst:.2e} (tolerance {report.tolerance:.1e}; torch's "
+                f"own float32 error {floor:.1e}); try --opset 17 or the other exporter, or --no-check"
+            )
+        report.notes.append(
+            f"parity {worst:.2e} is over the tolerance but within {FLOAT32_FLOOR_FACTOR:g}x torch's own float32 error "
+            f"({floor:.2e} against float64): the network amplifies rounding, the export is faithful"
         )
+
+
+def _float32_error(net: Any, inputs: list[np.ndarray]) -> float:
+    """Largest |torch float32 - torch float64| over ``inputs``: the rounding floor of any parity check."""
+    import copy
+
+    import torch
+
+    exact = copy.deepcopy(net).to(torch.float64).eval()
+    worst = 0.0
+    with torch.no_grad():
+        for x in inputs:
+            t = torch.from_numpy(x)
+            try:
+                reference = exact(t.to(torch.float64) if t.is_floating_point() else t)
+            except RuntimeError:  # a graph that hard-codes float32 (embedded preprocessing): no floor
+                return 0.0
+            worst = max(worst, float((net(t).to(torch.float64) - reference).abs().max()))
+    return worst
 
 
 def _exported_card(card: ModelCard, report: ExportReport, sha256: str, ref: Any, zoo_version: str,

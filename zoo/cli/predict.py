@@ -40,6 +40,7 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
         from zoo.runtime import Predictor
 
         predictor = Predictor(model)
+        click.echo(f"onnxruntime: {predictor.provider}", err=True)
         results = predictor.predict([str(p) for p in images])
         probs = np.stack([r.probabilities for r in results])
         return predictions_from_probs(probs, list(results[0].labels), top_k=top_k, sources=[r.source for r in results])
