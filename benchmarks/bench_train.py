@@ -104,7 +104,7 @@ def main() -> int:
     lab6 = zoo.train("digitnet", digits, out=out / "lab6", solver="sgdm", epochs=4, split=0.75, val_every=30,
                      progress=False, callbacks=[lab6_clock])
     m = lab6.metrics
-    print(f"\nLab 6: digitnet, sgdm, 4 epochs, 75/25 split, validation every 30 iterations")
+    print("\nLab 6: digitnet, sgdm, 4 epochs, 75/25 split, validation every 30 iterations")
     print(f"  validation accuracy {100 * m['val_acc']:.2f} %   (goal >= 99.5 %)")
     print(f"  training with validation {m['seconds']:.2f} s   (goal <= 5 s on 2 cores; "
           f"{m['iterations']} iterations, {m['train_images']} + {m['val_images']} images)")

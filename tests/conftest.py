@@ -35,3 +35,19 @@ def run_zoo(*args: str, env: dict | None = None, check: bool = True, cwd: Path |
 @pytest.fixture
 def zoo_cli():
     return run_zoo
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory) -> Path:
+    """scikit-learn's 1,797 real handwritten digits as a 28x28 PNG folder."""
+    from test_export_support import digit_folder
+
+    return digit_folder(tmp_path_factory.getbasetemp() / "sk-digits")
+
+
+@pytest.fixture(scope="session")
+def checkpoint(digits, tmp_path_factory) -> Path:
+    """A digitnet checkpoint trained on ``digits`` (shared by the export and runtime tests)."""
+    from test_export_support import trained_digitnet
+
+    return trained_digitnet(digits, tmp_path_factory.getbasetemp() / "digitnet-trained.safetensors")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,17 +18,8 @@ from zoo.export import export, export_model
 from zoo.resolve import read_onnx_card
 from zoo.runtime import Predictor
 
-from test_export_support import digit_folder, trained_digitnet
 
 
-@pytest.fixture(scope="session")
-def digits(tmp_path_factory) -> Path:
-    return digit_folder(tmp_path_factory.getbasetemp() / "sk-digits")
-
-
-@pytest.fixture(scope="session")
-def checkpoint(digits, tmp_path_factory) -> Path:
-    return trained_digitnet(digits, tmp_path_factory.getbasetemp() / "digitnet-trained.safetensors")
 
 
 @pytest.fixture(scope="session")

@@ -15,17 +15,8 @@ from PIL import Image
 from zoo.errors import ZooError
 from zoo.runtime import Predictor, cuda_device_count
 
-from test_export_support import digit_folder, trained_digitnet
 
 
-@pytest.fixture(scope="session")
-def digits(tmp_path_factory) -> Path:
-    return digit_folder(tmp_path_factory.getbasetemp() / "sk-digits")
-
-
-@pytest.fixture(scope="session")
-def checkpoint(digits, tmp_path_factory) -> Path:
-    return trained_digitnet(digits, tmp_path_factory.getbasetemp() / "digitnet-trained.safetensors")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from zoo.card import WeightSource
 from zoo.errors import ZooError
 from zoo.models import build, create_model
 from zoo.registry import Plugin, _fill, model_info
-from zoo.weights import labels_for, load_pretrained, sha256_of
+from zoo.weights import labels_for, sha256_of
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 

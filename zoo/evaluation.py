@@ -5,7 +5,6 @@ Named ``evaluation`` so that the submodule never shadows the function ``zoo.eval
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,15 +154,9 @@ def plot_confusion(path: str | Path, result: Evaluation, *, title: str = "") -> 
             spine.set_color("0.7")
     fig.suptitle(f"{title}  -  accuracy {100 * result.accuracy:.2f}% ({result.images} images)" if title
                  else f"accuracy {100 * result.accuracy:.2f}%")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from zoo.training.plot import save_figure
+
+    return save_figure(fig, path)
 
 
 def _square(x: float, y: float, color: Any, width: float = 1.0) -> Any:

@@ -15,7 +15,6 @@ back; graphs with ATen fallback nodes are refused.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -119,7 +118,9 @@ def export(
 
     _validate_options(opset, batch, quantize, exporter)
     model, card = resolve(ref)
-    source_sha256 = _sha256(ref) if kind_of(ref) == "checkpoint" else ""
+    from zoo.weights.files import sha256_of
+
+    source_sha256 = sha256_of(ref) if kind_of(ref) == "checkpoint" else ""
     return export_model(model, card, out or _default_out(ref, card, quantize), source=str(ref),
                         source_sha256=source_sha256, opset=opset, batch=batch, quantize=quantize,
                         embed_preprocessing=embed_preprocessing, check=check, exporter=exporter,
@@ -525,14 +526,6 @@ def _default_out(ref: Any, card: ModelCard, quantize: str | None) -> Path:
     if path.suffix.lower() == ".safetensors":
         return path.with_name(path.stem + suffix)
     return Path(card.name.replace("/", "_").replace(":", "_") + suffix)
-
-
-def _sha256(path: Any) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

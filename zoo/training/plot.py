@@ -16,6 +16,18 @@ def _atomic(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (temporary name, then rename)."""
+    path = Path(path)
+    tmp = _atomic(path)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_history(path: str | Path, history: Sequence[dict[str, Any]], fields: Sequence[str]) -> Path:
     """One row per iteration; validation columns are empty where no validation ran."""
     path = Path(path)
@@ -80,11 +92,4 @@ def plot_progress(path: str | Path, history: Sequence[dict[str, Any]], *, batche
         top.set_xlabel("Epoch")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    tmp = _atomic(path)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
