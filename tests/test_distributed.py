@@ -39,7 +39,6 @@ def _metrics(proc: subprocess.CompletedProcess) -> dict:
 
 def _val_accuracy(checkpoint: Path, data: Path) -> float:
     """Accuracy of a loaded checkpoint on the 25% per-label validation split of ``data``."""
-    import numpy as np
 
     from zoo.checkpoint import load
     from zoo.data import open_dataset, split_each_label, to_tensors
