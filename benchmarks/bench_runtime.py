@@ -54,7 +54,7 @@ def int8_digitnet(workdir: Path) -> None:
     checkpoint = trained_digitnet(train, workdir / "digitnet.safetensors", epochs=4)
     fp32 = export(checkpoint, workdir / "fp32.onnx").path
     int8 = export(checkpoint, workdir / "int8.onnx", quantize="int8", calibration=train).path
-    card = __import__("zoo.resolve", fromlist=["x"]).read_onnx_card(fp32)
+    card = __import__("zoo.resolver", fromlist=["x"]).read_onnx_card(fp32)
     _, pixels, labels, _ = calibration_set(card, test, calibration_size=0, eval_size=10_000)
     figures = compare_models(fp32, int8, card, pixels, labels, repeats=300)
     print(f"\nint8 digitnet (static QDQ, calibrated on 64 training images), {len(labels)} held-out real digits:")

@@ -15,7 +15,7 @@ import zoo
 from zoo.checkpoint import read_card
 from zoo.errors import ZooError
 from zoo.export import export, export_model
-from zoo.resolve import read_onnx_card
+from zoo.resolver import read_onnx_card
 from zoo.runtime import Predictor
 
 

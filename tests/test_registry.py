@@ -76,3 +76,18 @@ def test_timm_names_are_cached_per_version(tmp_path, monkeypatch):
     monkeypatch.setattr(timm_family, "list_names", lambda: pytest.fail("timm was listed again"))
     registry.reset()
     assert zoo.list_models("timm/resnet18*") == names
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    import types
+
+    import zoo.checkpoint
+    import zoo.evaluation
+    import zoo.export
+    import zoo.models
+    import zoo.resolver
+    import zoo.training  # noqa: F401 - importing binds submodules on the package
+
+    for name in ("create_model", "resolve", "load", "train", "finetune", "evaluate"):
+        value = getattr(zoo, name)
+        assert callable(value) and not isinstance(value, types.ModuleType), name

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from zoo.errors import ZooError
-from zoo.resolve import resolve
+from zoo.resolver import resolve
 from zoo.runtime.preprocess import Preprocess, normalize
 
 pytestmark = pytest.mark.skipif(

@@ -30,18 +30,18 @@ __all__ = [
     "train",
     "finetune",
     "evaluate",
-    "export",
 ]
 
-# name -> "module:attr", imported on first access (PEP 562) so `import zoo` stays torch-free
+# name -> "module:attr", imported on first access (PEP 562) so `import zoo` stays torch-free.
+# No function shares its name with a submodule: importing zoo.x binds the module as zoo.x.
+# (ONNX export is `from zoo.export import export`.)
 _LAZY = {
     "create_model": "zoo.models:create_model",
-    "resolve": "zoo.resolve:resolve",
+    "resolve": "zoo.resolver:resolve",
     "load": "zoo.checkpoint:load",
     "train": "zoo.training:train",  # package "training": a submodule "train" would shadow zoo.train()
     "finetune": "zoo.training:finetune",
     "evaluate": "zoo.evaluation:evaluate",  # module "evaluation", for the same reason
-    "export": "zoo.export:export",
 }
 
 

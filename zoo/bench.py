@@ -82,7 +82,7 @@ def bench(
         device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
         onnx_file: an already exported file to time for the onnxruntime runtime.
     """
-    from zoo.resolve import kind_of, resolve_card
+    from zoo.resolver import kind_of, resolve_card
 
     batches = [int(b) for b in batches]
     if any(b < 1 for b in batches):
@@ -103,7 +103,7 @@ def bench(
         import torch
 
         from zoo.export import gflops_per_image
-        from zoo.resolve import resolve
+        from zoo.resolver import resolve
 
         if threads:
             torch.set_num_threads(int(threads))

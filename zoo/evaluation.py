@@ -93,7 +93,7 @@ def evaluate(
 
 
 def _load(model: Any) -> Any:
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
 
     if kind_of(model) != "checkpoint":
         raise ZooError(f"evaluate needs a trained zoo checkpoint (.safetensors), not '{model}'")

@@ -114,7 +114,7 @@ def export(
         calibration: image folder (``DIR/<class>/*``) for int8 calibration and accuracy.
         calibration_size: images used to calibrate int8.
     """
-    from zoo.resolve import kind_of, resolve
+    from zoo.resolver import kind_of, resolve
 
     _validate_options(opset, batch, quantize, exporter)
     model, card = resolve(ref)

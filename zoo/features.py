@@ -104,7 +104,7 @@ def extract(
 def load_classifier(model: Any, pretrained: Any = "auto") -> Any:
     """A Classifier for a checkpoint, or a registry name with its pretrained weights and labels."""
     from zoo.classifier import Classifier
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
 
     kind = kind_of(model)
     if kind == "checkpoint":

@@ -30,7 +30,7 @@ def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seco
     torch-compile's compile time is excluded (shown as setup).
     """
     from zoo.bench import bench, parse_list
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
 
     if runtimes is None:
         runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"

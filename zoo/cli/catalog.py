@@ -48,12 +48,12 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
     parameters, with totals for parameters and FLOPs for one input. The names are
     what 'zoo features --layer' takes.
     """
-    from zoo.resolve import kind_of, resolve_card
+    from zoo.resolver import kind_of, resolve_card
 
     card = resolve_card(name)
     table = None
     if layers and kind_of(name) != "onnx":
-        from zoo.resolve import resolve
+        from zoo.resolver import resolve
         from zoo.summary import layer_table
 
         model, card = resolve(name)

@@ -39,7 +39,7 @@ def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: 
     from pathlib import Path
 
     from zoo.export import export
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
 
     if quantize and calibration is None and kind_of(ref) == "checkpoint":
         from zoo.checkpoint import read_card

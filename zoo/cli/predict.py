@@ -31,7 +31,7 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
 
 def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "auto", device: str = "auto") -> list[Any]:
     """Predictions (:class:`zoo.classifier.Prediction`) for ``images`` with any kind of model reference."""
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
 
     if kind_of(model) == "onnx":
         import numpy as np

@@ -92,7 +92,7 @@ def _sync_bn_flag() -> bool:
 def _check_inputs(params: dict[str, Any]) -> None:
     """The model and data every worker would open: a wrong name fails here, once, before any worker starts."""
     if params.get("model"):
-        from zoo.resolve import resolve_card
+        from zoo.resolver import resolve_card
 
         resolve_card(params["model"])
     for key in ("data", "val"):

@@ -65,7 +65,7 @@ def _check_classes(found: Sequence[str], wanted: int | None, data: Any, flag: st
 def _model_and_card(model: str | Path, classes: list[str], *, pretrained: Any, finetuning: bool) -> tuple[Any, ModelCard]:
     """The network to train and its card, with a head of ``len(classes)`` outputs."""
     from zoo.models.heads import set_num_classes
-    from zoo.resolve import kind_of
+    from zoo.resolver import kind_of
     from zoo.transfer import pretrained_model
 
     n = len(classes)
@@ -202,7 +202,7 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
     from zoo.transfer import param_groups
 
     options = (options or TrainOptions()).replace(**(overrides or {}))
-    from zoo.resolve import resolve_card
+    from zoo.resolver import resolve_card
 
     out = Path(out) if out is not None else default_out(resolve_card(model).name)
     state_path = out / RESUME_FILE
