@@ -27,8 +27,8 @@ show zoo train digitnet --data "$RUNS/digits" --solver sgdm --lr 0.01 --epochs 4
 # A test set the network never saw: same style, another seed.
 show zoo data make-digits "$RUNS/digits-test" --per-class 100 --style lecture --seed 1 --overwrite
 show zoo evaluate "$RUNS/lab6/model.safetensors" --data "$RUNS/digits-test"
-sample=$(ls "$RUNS/digits/7" | head -n 1)
-show zoo predict "$RUNS/lab6/model.safetensors" "$RUNS/digits/7/$sample" --top-k 3
+sevens=("$RUNS"/digits/7/*.png)  # a glob, not ls | head: that pipe can die of SIGPIPE under pipefail
+show zoo predict "$RUNS/lab6/model.safetensors" "${sevens[0]}" --top-k 3
 
 step "Lab 5: transfer learning from ImageNet weights to a 2-class Images folder"
 # scikit-image's bundled faces / non-faces written as Images/face, Images/other.
@@ -43,10 +43,10 @@ show zoo export "$RUNS/lab6/model.safetensors" --out "$RUNS/digitnet.onnx"
 show zoo export "$RUNS/lab5/model.safetensors" --out "$RUNS/faces.onnx"
 
 step "Classify through the torch-free runtime (onnxruntime)"
-show zoo predict "$RUNS/digitnet.onnx" "$RUNS/digits/7/$sample" --top-k 3
-face=$(ls "$RUNS/Images/face" | head -n 1)
-other=$(ls "$RUNS/Images/other" | head -n 1)
-show zoo predict "$RUNS/faces.onnx" "$RUNS/Images/face/$face" "$RUNS/Images/other/$other" --top-k 2
+show zoo predict "$RUNS/digitnet.onnx" "${sevens[0]}" --top-k 3
+faces=("$RUNS"/Images/face/*.jpg)
+others=("$RUNS"/Images/other/*.jpg)
+show zoo predict "$RUNS/faces.onnx" "${faces[0]}" "${others[0]}" --top-k 2
 
 step "Done"
 echo "outputs in $RUNS/: lab6/ (training-progress.png, confusion-matrix.png), lab5/, digitnet.onnx, faces.onnx"
