@@ -113,10 +113,9 @@ def load_classifier(model: Any, pretrained: Any = "auto") -> Any:
         return load(model)
     if kind == "onnx":
         raise ZooError(f"'{model}' is an ONNX file; features need a torch model (a checkpoint or registry name)")
-    from zoo.registry import model_info
-    from zoo.transfer import pretrained_model
+    from zoo.resolver import resolve
 
-    module, card = pretrained_model(model_info(str(model)), pretrained, None)
+    module, card = resolve(model, pretrained=pretrained)
     return Classifier(module, card)
 
 

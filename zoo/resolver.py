@@ -97,6 +97,7 @@ def resolve(
         from zoo.weights import adapt_card
 
         card = adapt_card(card, loaded.source, num_classes)
+        card = card.replace(extra={**card.extra, "pretrained": loaded.source.tag})
     if num_classes is not None and num_classes != card.num_classes:
         card = card.replace(num_classes=num_classes)
     return model.to(device), card

@@ -11,11 +11,10 @@ from typing import Any
 
 from torch import nn
 
-from zoo.card import ModelCard
 from zoo.errors import ZooError
-from zoo.models.heads import head_name, set_num_classes
+from zoo.models.heads import head_name
 
-__all__ = ["FREEZE_CHOICES", "param_groups", "apply_freeze", "set_train_mode", "pretrained_model"]
+__all__ = ["FREEZE_CHOICES", "param_groups", "apply_freeze", "set_train_mode"]
 
 FREEZE_CHOICES = ("none", "backbone")
 
@@ -73,24 +72,3 @@ def param_groups(model: nn.Module, *, lr: float, head_lr_factor: float = 1.0, fr
     if not groups:
         raise ZooError("nothing to train: every parameter is frozen")
     return groups
-
-
-def pretrained_model(card: ModelCard, weights: Any, num_classes: int | None) -> tuple[nn.Module, ModelCard]:
-    """Build ``card``'s network with pretrained ``weights`` and a head of ``num_classes``.
-
-    Returns the model and a card that carries the input statistics the weights expect
-    and, when the head is unchanged, the weights' labels (e.g. ImageNet's 1000 names).
-    """
-    from zoo.models import build
-
-    model = build(card)
-    if weights not in (False, None, "none", ""):
-        from zoo.weights import adapt_card, load_pretrained
-
-        source = load_pretrained(model, card, weights)
-        card = adapt_card(card, source, num_classes)
-        card = card.replace(extra={**card.extra, "pretrained": source.tag})
-    if num_classes is not None and num_classes != card.num_classes:
-        set_num_classes(model, num_classes)
-        card = card.replace(num_classes=num_classes, labels=())
-    return model.eval(), card

@@ -65,8 +65,7 @@ def _check_classes(found: Sequence[str], wanted: int | None, data: Any, flag: st
 def _model_and_card(model: str | Path, classes: list[str], *, pretrained: Any, finetuning: bool) -> tuple[Any, ModelCard]:
     """The network to train and its card, with a head of ``len(classes)`` outputs."""
     from zoo.models.heads import set_num_classes
-    from zoo.resolver import kind_of
-    from zoo.transfer import pretrained_model
+    from zoo.resolver import kind_of, resolve
 
     n = len(classes)
     if kind_of(model) == "onnx":
@@ -84,9 +83,7 @@ def _model_and_card(model: str | Path, classes: list[str], *, pretrained: Any, f
         if card.num_classes != n:
             set_num_classes(net, n)
         return net, card.replace(num_classes=n, labels=tuple(classes), extra={**card.extra, "pretrained": str(model)})
-    from zoo.registry import model_info
-
-    net, card = pretrained_model(model_info(str(model)), pretrained, n)
+    net, card = resolve(model, num_classes=n, pretrained=pretrained)
     return net, card.replace(num_classes=n, labels=tuple(classes))
 
 
