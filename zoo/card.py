@@ -4,6 +4,12 @@ The catalog entry (TOML table), the checkpoint header (safetensors metadata) and
 ONNX ``metadata_props`` all carry the same keys, written and read here and nowhere else.
 String-valued serialisations (safetensors, ONNX) hold each non-string value as JSON.
 
+A file is data, never code. A card read from a file (:meth:`ModelCard.from_metadata`)
+never carries what builds a network (``factory``, ``factory_args``) or finds weights
+(``weights``: providers and key maps are code references): those come only from the
+installed catalog that the file's ``name`` and ``source`` point to
+(:func:`zoo.registry.catalog_card`). Every field is type- and range-checked on the way in.
+
 This module imports only the standard library: the torch-free runtime reads cards too.
 """
 
@@ -11,14 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCard", "WeightSource", "CARD_FORMAT", "CardError"]
+__all__ = ["ModelCard", "WeightSource", "CARD_FORMAT", "CardError", "CATALOG_ONLY", "MAX_CLASSES", "MAX_SIDE"]
 
 CARD_FORMAT = "zoo-card/1"
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 RESIZE_MODES = ("squash", "center-crop")
+CATALOG_ONLY = ("factory", "factory_args", "weights")  # code references: never written to or read from files
+MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; a larger head is a typo or a memory bomb
+MAX_SIDE = 8192  # pixels per side of the model input
+_MAX_NAME = 200
+_MAX_LABEL = 1000
 
 
 class CardError(ValueError):
@@ -70,7 +83,8 @@ class ModelCard:
     # identity
     name: str
     source: str = "builtin"  # catalog that declared it: builtin, timm, or a plugin's name
-    factory: str = ""  # "module:attr" building the network
+    distribution: str = ""  # the pip distribution of that catalog, for "pip install ..." hints
+    factory: str = ""  # "module:attr" building the network (catalogs only)
     factory_args: dict[str, Any] = field(default_factory=dict)
     task: str = "image-classification"
     summary: str = ""
@@ -99,30 +113,44 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)  # anything else (export info, hashes)
 
     def __post_init__(self) -> None:
-        self.input_size = _pair(self.input_size, "input_size")
-        self.tags = tuple(str(t) for t in self.tags)
-        self.labels = tuple(str(label) for label in self.labels)
-        self.mean = tuple(float(v) for v in self.mean)
-        self.std = tuple(float(v) for v in self.std)
-        self.channels = int(self.channels)
-        self.num_classes = int(self.num_classes)
+        self.name = _name(self.name, "name")
+        where = self.name
+        for key in ("source", "distribution", "factory", "task", "summary", "license"):
+            if not isinstance(getattr(self, key), str):
+                raise CardError(f"{where}: {key} must be a string, not {type(getattr(self, key)).__name__}")
+        if self.source:
+            self.source = _name(self.source, "source")
+        self.tags = tuple(_strings(self.tags, f"{where}: tags", limit=_MAX_NAME))
+        self.labels = tuple(_strings(self.labels, f"{where}: labels", limit=_MAX_LABEL))
+        self.input_size = _pair(self.input_size, f"{where}: input_size")
+        self.channels = _integer(self.channels, f"{where}: channels")
+        self.num_classes = _integer(self.num_classes, f"{where}: num_classes")
+        self.mean = _floats(self.mean, f"{where}: mean")
+        self.std = _floats(self.std, f"{where}: std")
+        if not isinstance(self.crop_pct, (int, float)) or isinstance(self.crop_pct, bool) \
+                or not 0 < float(self.crop_pct) <= 2:
+            raise CardError(f"{where}: crop_pct must be a number in (0, 2], not {self.crop_pct!r}")
+        self.crop_pct = float(self.crop_pct)
         if self.channels not in (1, 3):
-            raise CardError(f"{self.name}: channels must be 1 or 3, not {self.channels}")
+            raise CardError(f"{where}: channels must be 1 or 3, not {self.channels}")
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise CardError(f"{where}: num_classes must be between 1 and {MAX_CLASSES:,}, not {self.num_classes}")
         for key in ("mean", "std"):
             if len(getattr(self, key)) not in (1, self.channels):
-                raise CardError(f"{self.name}: {key} needs 1 or {self.channels} values")
+                raise CardError(f"{where}: {key} needs 1 or {self.channels} values")
         if any(s <= 0 for s in self.std):
-            raise CardError(f"{self.name}: std values must be positive")
+            raise CardError(f"{where}: std values must be positive")
         if self.interpolation not in INTERPOLATIONS:
-            raise CardError(f"{self.name}: interpolation must be one of {', '.join(INTERPOLATIONS)}")
+            raise CardError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}")
         if self.resize_mode not in RESIZE_MODES:
-            raise CardError(f"{self.name}: resize_mode must be one of {', '.join(RESIZE_MODES)}")
+            raise CardError(f"{where}: resize_mode must be one of {', '.join(RESIZE_MODES)}")
         if self.labels and len(self.labels) != self.num_classes:
-            raise CardError(
-                f"{self.name}: {len(self.labels)} labels for {self.num_classes} classes"
-            )
+            raise CardError(f"{where}: {len(self.labels)} labels for {self.num_classes} classes")
+        for key in ("factory_args", "weights", "training", "versions", "extra"):
+            if not isinstance(getattr(self, key), dict) or not all(isinstance(k, str) for k in getattr(self, key)):
+                raise CardError(f"{where}: {key} must be a table with string keys")
         self.weights = {
-            tag: w if isinstance(w, WeightSource) else WeightSource.from_table(tag, w)
+            tag: w if isinstance(w, WeightSource) else WeightSource.from_table(tag, _table(w, f"weights '{tag}'"))
             for tag, w in self.weights.items()
         }
 
@@ -151,9 +179,10 @@ class ModelCard:
     # -- catalog (TOML table) --------------------------------------------------------------
 
     @classmethod
-    def from_table(cls, name: str, table: dict[str, Any], *, source: str = "builtin") -> ModelCard:
+    def from_table(cls, name: str, table: dict[str, Any], *, source: str = "builtin",
+                   distribution: str = "") -> ModelCard:
         """Build a card from a catalog table (``[models.NAME]``)."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"name", "source"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"name", "source", "distribution"}
         unknown = set(table) - known
         if unknown:
             raise CardError(f"model '{name}': unknown keys {sorted(unknown)}")
@@ -162,14 +191,14 @@ class ModelCard:
             table.setdefault("mean", [0.5])
             table.setdefault("std", [0.5])
         try:
-            return cls(name=name, source=source, **table)
+            return cls(name=name, source=source, distribution=distribution, **table)
         except TypeError as exc:
             raise CardError(f"model '{name}': {exc}") from None
 
     def to_table(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            if f.name in ("name", "source"):
+            if f.name in ("name", "source", "distribution"):
                 continue
             value = getattr(self, f.name)
             if f.name == "weights":
@@ -180,42 +209,92 @@ class ModelCard:
     # -- string metadata (safetensors header, ONNX metadata_props) ------------------------
 
     def to_metadata(self) -> dict[str, str]:
-        """Flat str -> str form, for safetensors metadata and ONNX ``metadata_props``."""
-        meta = {"format": CARD_FORMAT, "name": self.name, "source": self.source}
+        """Flat str -> str form, for safetensors metadata and ONNX ``metadata_props``.
+
+        Everything but :data:`CATALOG_ONLY`: a file names its model, the catalog builds it.
+        """
+        meta = {"format": CARD_FORMAT, "name": self.name, "source": self.source, "distribution": self.distribution}
         for key, value in self.to_table().items():
-            meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            if key not in CATALOG_ONLY:
+                meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         return meta
 
     @classmethod
     def from_metadata(cls, meta: dict[str, str]) -> ModelCard:
-        """Inverse of :meth:`to_metadata`; unknown keys are kept in ``extra``."""
-        if meta.get("format") != CARD_FORMAT:
+        """Inverse of :meth:`to_metadata`, for untrusted files: every value is checked, and
+        :data:`CATALOG_ONLY` keys (older files wrote them) are ignored. Unknown keys are kept
+        in ``extra`` as plain strings."""
+        if not isinstance(meta, dict) or meta.get("format") != CARD_FORMAT:
             raise CardError("no zoo model card in this file's metadata")
         string_fields = {f.name for f in dataclasses.fields(cls) if f.type == "str"}
         known = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, raw in meta.items():
-            if key == "format":
+            if key == "format" or key in CATALOG_ONLY:
                 continue
+            if not isinstance(key, str) or not isinstance(raw, str):
+                raise CardError("card metadata must map strings to strings")
             if key in string_fields:
                 values[key] = raw
             elif key in known:
-                values[key] = json.loads(raw)
+                try:
+                    values[key] = json.loads(raw)
+                except (ValueError, RecursionError):
+                    raise CardError(f"card field '{key}' is not valid JSON") from None
             else:
                 extra[key] = raw
-        card = cls(**values)
+        if "name" not in values:
+            raise CardError("the card names no model")
+        try:
+            card = cls(**values)
+        except TypeError as exc:
+            raise CardError(f"malformed card: {exc}") from None
         card.extra.update(extra)
         return card
 
 
 def _pair(value: Any, what: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    try:
-        h, w = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise CardError(f"{what} must be [height, width], not {value!r}") from None
-    if h <= 0 or w <= 0:
-        raise CardError(f"{what} must be positive, not {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise CardError(f"{what} must be [height, width], not {value!r:.60}")
+    h, w = (_integer(v, what) for v in value)
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise CardError(f"{what} must be between 1 and {MAX_SIDE} pixels per side, not {value!r}")
     return (h, w)
+
+
+def _integer(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise CardError(f"{what} must be an integer, not {value!r:.60}")
+    return int(value)
+
+
+def _floats(values: Any, what: str) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= 3:
+        raise CardError(f"{what} must be a list of 1 to 3 numbers, not {values!r:.60}")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise CardError(f"{what} must hold finite numbers, not {values!r:.60}")
+    return tuple(float(v) for v in values)
+
+
+def _strings(values: Any, what: str, *, limit: int) -> list[str]:
+    if not isinstance(values, (list, tuple)):
+        raise CardError(f"{what} must be a list of strings, not {type(values).__name__}")
+    if len(values) > MAX_CLASSES or not all(isinstance(v, str) and len(v) <= limit for v in values):
+        raise CardError(f"{what} must be at most {MAX_CLASSES:,} strings of at most {limit} characters")
+    return list(values)
+
+
+def _name(value: Any, what: str) -> str:
+    """A name that is safe to look up and to print on one line."""
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_NAME or not value.isprintable():
+        raise CardError(f"{what} must be a printable string of 1 to {_MAX_NAME} characters, not {value!r:.60}")
+    return value
+
+
+def _table(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CardError(f"{what} must be a table, not {type(value).__name__}")
+    return value

@@ -1,7 +1,10 @@
 """Checkpoints: safetensors weights with the model card in the header metadata.
 
 Reading a card needs no torch (the header is JSON after an 8-byte length), so ``zoo info``
-and the resolver can describe a checkpoint without building it. Loading never unpickles.
+and the resolver can describe a checkpoint without building it. Opening a checkpoint runs
+no code from it: loading never unpickles, and the network is built by the installed catalog
+entry the card names (see :func:`zoo.models.build`); the file supplies only tensors and
+checked, typed card fields.
 """
 
 from __future__ import annotations
@@ -61,21 +64,28 @@ def save(path: str | Path, model: Any, card: ModelCard) -> Path:
 def load_state(path: str | Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise ZooError(f"'{path}' is not a readable safetensors file: {exc}") from None
 
 
 def load(path: str | Path, *, device: str = "cpu") -> Any:
-    """Rebuild a checkpoint's model from the registry; it knows its labels and preprocessing."""
+    """Rebuild a checkpoint's model from the installed catalog; it knows its labels and preprocessing."""
     from zoo.classifier import Classifier
     from zoo.models import build
 
     card = read_card(path)
-    base = card.replace(num_classes=card.num_classes)
-    model = build(base)
-    missing, unexpected = model.load_state_dict(load_state(path), strict=False)
-    if missing or unexpected:
+    model = build(card)
+    state = load_state(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or reshaped:
         raise ZooError(
-            f"'{path}' does not match model '{card.name}' "
-            f"({len(missing)} missing, {len(unexpected)} unexpected tensors)"
+            f"'{path}' does not match model '{card.name}' as installed "
+            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(reshaped)} differently shaped tensors)"
         )
+    model.load_state_dict(state)
     return Classifier(model.to(device).eval(), card)

@@ -7,6 +7,11 @@ does not execute it, so listing never runs plugin code (keep the catalog in a to
 package: a dotted module imports its parents). Model factories are ``"module:attr"``
 strings, imported only when a model is built.
 
+Installed catalogs are the only source of code: :func:`import_object` imports nothing that
+an installed catalog does not declare, and :func:`catalog_card` turns a model named in a
+file (checkpoint, resume state) into the catalog's own card, so no string read from a file
+is ever imported.
+
 Entry points come from the standard library's ``importlib.metadata``: on Python >= 3.10 it
 has ``entry_points(group=...)`` and ``EntryPoint.dist``, all this needs, so the
 ``importlib-metadata`` backport would only add an import.
@@ -21,6 +26,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +54,7 @@ __all__ = [
     "model_info",
     "dataset_info",
     "family_names",
+    "catalog_card",
     "import_object",
     "reset",
 ]
@@ -137,6 +144,7 @@ def reset() -> None:
     """Forget what was discovered (tests, and after installing a plugin in-process)."""
     plugins.cache_clear()
     _index.cache_clear()
+    _declared.clear()
 
 
 def _zoo_version() -> str:
@@ -194,7 +202,8 @@ def _fill(plugin: Plugin, data: dict[str, Any]) -> None:
         raise ZooError(f"{plugin.path}: unknown sections {sorted(unknown)}")
     for name, table in data.get("models", {}).items():
         _check_factory(table.get("factory"), f"model '{name}'")
-        plugin.models[name] = ModelCard.from_table(name, table, source=plugin.name)
+        plugin.models[name] = ModelCard.from_table(name, table, source=plugin.name,
+                                                   distribution=plugin.distribution)
     for name, table in data.get("datasets", {}).items():
         _check_factory(table.get("factory"), f"dataset '{name}'")
         try:
@@ -231,8 +240,38 @@ def _check_factory(value: Any, what: str) -> None:
         raise ZooError(f"{what}: factory must be a 'module:attr' string, not {value!r}")
 
 
+_declared: set[str] = set()  # "module:attr" strings of cards that installed family code returned
+
+
+def declared_references() -> set[str]:
+    """Every ``"module:attr"`` an installed catalog declares: model, dataset and family
+    factories, weight providers and key maps (plus those of family members built so far)."""
+    refs = set(_declared)
+    for plugin in plugins():
+        for card in plugin.models.values():
+            refs |= _card_references(card)
+        refs |= {info.factory for info in plugin.datasets.values()}
+        for family in plugin.families.values():
+            refs |= {family.lister, family.card}
+        for sources in plugin.weights.values():
+            refs |= {ref for source in sources.values() for ref in (source.provider, source.key_map) if ref}
+    return refs
+
+
+def _card_references(card: ModelCard) -> set[str]:
+    refs = {card.factory} if card.factory else set()
+    return refs | {ref for w in card.weights.values() for ref in (w.provider, w.key_map) if ref}
+
+
 def import_object(ref: str, *, owner: str = "") -> Any:
-    """Import ``"module:attr"``; a failure names the catalog that declared it."""
+    """Import ``"module:attr"`` declared by an installed catalog; a failure names the catalog.
+
+    Anything else is refused before it is imported: strings from files never become code.
+    Each call raises the audit event ``zoo.import_object`` (see :func:`sys.addaudithook`).
+    """
+    sys.audit("zoo.import_object", ref)
+    if ref not in declared_references():
+        raise PluginError(f"refusing to import '{ref:.80}': no installed catalog declares it")
     module_name, _, attr = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -303,9 +342,41 @@ def model_info(name: str) -> ModelCard:
         card = import_object(family.card, owner=f"family '{family.name}'")(arch)
         if not isinstance(card, ModelCard):
             raise PluginError(f"family '{family.name}' card function returned {type(card).__name__}")
-        return _attach_weights(card)
+        _declared.update(_card_references(card))  # installed code chose these references
+        return _attach_weights(card.replace(distribution=card.distribution or family.distribution))
     known = list(_index()["models"]) + [f.prefix + "<name>" for f in _families()]
     raise UnknownNameError(f"unknown model '{name}'.{close_matches(name, known)} See: zoo list")
+
+
+def catalog_card(named: ModelCard) -> ModelCard:
+    """The installed catalog's card for the model that ``named`` (read from a file) names.
+
+    Only ``named.name`` and ``named.source`` are used: what builds the network, and where its
+    weights come from, is the catalog's. A model no installed catalog declares is a one-line
+    error that names it and, when the file records one, the distribution that provides it.
+    """
+    plugin = _plugin_named(named.source)
+    qualified = plugin is not None and not plugin.error and named.name in plugin.models
+    try:
+        card = model_info(f"{named.source}:{named.name}" if qualified else named.name)
+    except UnknownNameError:
+        raise UnknownNameError(_not_installed(named)) from None
+    if card.source != named.source:
+        raise UnknownNameError(_not_installed(named, installed=f"{card.source}:{card.name}"))
+    return card
+
+
+def _not_installed(named: ModelCard, installed: str = "") -> str:
+    message = f"model '{named.name}' from catalog '{named.source}' is not installed"
+    if installed:
+        message += f" (only '{installed}' is)"
+    if _DISTRIBUTION.fullmatch(named.distribution) and named.distribution != "zoo-registry":
+        return (f"{message}; the file names the package '{named.distribution}' as its source: if you trust it, "
+                f"pip install {named.distribution}")
+    return f"{message}; install the plugin that provides it (installed plugins: zoo plugins)"
+
+
+_DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _attach_weights(card: ModelCard) -> ModelCard:

@@ -66,7 +66,7 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
             out["flops"] = table.flops
         print_json(out)
         return
-    _print_card(card)
+    _print_card(card, in_file=kind_of(name) != "name")
     if table is not None:
         click.echo()
         print_table(
@@ -78,18 +78,18 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
         click.echo(f"\nparameters: {table.parameters:,}   FLOPs (one input): {_si(table.flops)}")
 
 
-def _print_card(card) -> None:
+def _print_card(card, *, in_file: bool) -> None:
     rows = [
         ("name", card.name),
-        ("source", card.source),
+        ("source", f"{card.source} ({card.distribution})" if card.distribution else card.source),
         ("summary", card.summary),
         ("task", card.task),
-        ("factory", card.factory),
+        *((("factory", card.factory),) if card.factory else ()),  # files carry none: the catalog builds
         ("input", f"{card.channels}x{card.input_size[0]}x{card.input_size[1]} "
                   f"({card.resize_mode}, {card.interpolation})"),
         ("mean / std", f"{list(card.mean)} / {list(card.std)}"),
         ("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}" if card.labels else "")),
-        ("weights", ", ".join(f"{t} ({w.labels or 'custom'})" for t, w in card.weights.items()) or "none (train from scratch)"),
+        ("weights", _weights_row(card, in_file)),
         ("license", card.license or "-"),
         ("tags", ", ".join(card.tags) or "-"),
     ]
@@ -97,6 +97,15 @@ def _print_card(card) -> None:
         if key in card.training:
             rows.append((key, ", ".join(f"{k}={v}" for k, v in card.training[key].items())))
     print_table(None, ["", ""], rows)
+
+
+def _weights_row(card, in_file: bool) -> str:
+    if in_file:  # a checkpoint or ONNX file holds its own weights
+        started = card.training.get("pretrained")
+        return f"in this file (training started from: {started})" if started else "in this file"
+    if card.weights:  # a catalog card: where pretrained weights come from
+        return ", ".join(f"{t} ({w.labels or 'custom'})" for t, w in card.weights.items())
+    return "none (train from scratch)"
 
 
 def _si(n: float) -> str:

@@ -9,16 +9,22 @@ from torch import nn
 from zoo.card import ModelCard
 from zoo.errors import PluginError, ZooError
 from zoo.models.heads import num_outputs, set_num_classes
-from zoo.registry import create_factory, model_info
+from zoo.registry import catalog_card, create_factory, model_info
 
 __all__ = ["create_model", "build"]
 
 
 def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = False) -> nn.Module:
-    """Build the network a card describes.
+    """Build the network a card names, with the installed catalog's factory.
+
+    The factory and its arguments come from the catalog entry that ``card.name`` and
+    ``card.source`` point to (:func:`zoo.registry.catalog_card`), never from ``card`` itself:
+    a card read from a file is data (and carries no weight sources either, see
+    :data:`zoo.card.CATALOG_ONLY`). From ``card`` come the class count (a new head, through
+    one mechanism for every model) and, for ``pretrained``, its weight sources.
 
     Args:
-        card: the model's card (from the catalog, a checkpoint or a plugin).
+        card: the model's card (from the catalog, a checkpoint or a resume state).
         num_classes: outputs of the head; ``None`` keeps the card's. A different count
             replaces the head after pretrained weights are loaded (transfer learning).
         pretrained: ``False``/``"none"`` for random init, ``True``/``"auto"`` for the card's
@@ -27,15 +33,15 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
     Returns:
         The network, in eval mode, on the CPU.
     """
-    factory = create_factory(card)
-    kwargs = dict(card.factory_args)
+    entry = catalog_card(card)
+    factory = create_factory(entry)
     try:
-        model = factory(**kwargs)
+        model = factory(**entry.factory_args)
     except TypeError as exc:
-        raise PluginError(f"{card.source} model '{card.name}': factory {card.factory} failed: {exc}") from None
+        raise PluginError(f"{entry.source} model '{entry.name}': factory {entry.factory} failed: {exc}") from None
     if not isinstance(model, nn.Module):
         raise PluginError(
-            f"{card.source} model '{card.name}': factory {card.factory} returned "
+            f"{entry.source} model '{entry.name}': factory {entry.factory} returned "
             f"{type(model).__name__}, not a torch.nn.Module"
         )
     if num_outputs(model) != card.num_classes:

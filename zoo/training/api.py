@@ -174,6 +174,23 @@ def finetune(
 _TRAIN_KEYWORDS = {"options", "val", "adapter", "out", "resume", "progress", "callbacks"}
 
 
+def _resume_settings(extra: dict[str, Any], path: Path) -> tuple[TrainOptions, str, float, ModelCard]:
+    """Options, freeze, head learning-rate factor and card of a resume state, each checked:
+    the file is data (its card names a catalog model; nothing in it is imported)."""
+    from zoo.card import CardError
+    from zoo.transfer import FREEZE_CHOICES
+
+    try:
+        options = TrainOptions.from_dict(extra["options"])
+        freeze, factor = extra["freeze"], float(extra["head_lr_factor"])
+        card = ModelCard.from_metadata(extra["card"])
+    except (KeyError, TypeError, ValueError, CardError, ZooError) as exc:
+        raise ZooError(f"'{path}' is not a valid resume state ({exc}); delete it and train again") from None
+    if freeze not in FREEZE_CHOICES or not factor > 0:
+        raise ZooError(f"'{path}' is not a valid resume state (freeze {freeze!r:.40}, head factor {factor})")
+    return options, freeze, factor, card
+
+
 def _versions() -> dict[str, str]:
     import torch
 
@@ -206,8 +223,7 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
     saved_state = None
     if resume:
         saved_state, extra = load_state(state_path)
-        options = TrainOptions.from_dict(extra["options"])
-        freeze, head_lr_factor = extra["freeze"], extra["head_lr_factor"]
+        options, freeze, head_lr_factor, saved_card = _resume_settings(extra, state_path)
     device = pick_device(options.device)
     torch.manual_seed(options.seed)
 
@@ -215,7 +231,7 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
     classes = list(dataset.classes)
     _check_classes(classes, num_classes, data, "--classes")
     if saved_state is not None:
-        card = ModelCard.from_metadata(extra["card"])
+        card = saved_card
         asked = resolve_card(model).name
         if asked != card.name:
             raise ZooError(f"the interrupted run in '{out}' trains {card.name}, not {asked}; "
@@ -255,7 +271,12 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
         callbacks=([reporter] if reporter else []) + list(callbacks),
     )
     if saved_state is not None:
-        trainer.load_state(saved_state)
+        try:
+            trainer.load_state(saved_state)
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ZooError(f"'{state_path}' does not fit {card.name} as installed ({reason}); "
+                           "delete it and train again") from None
     t_run = time.perf_counter()
     trainer.run()
     run_seconds = time.perf_counter() - t_run
