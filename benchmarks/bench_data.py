@@ -110,7 +110,7 @@ def main() -> None:
 
     import zoo
     from zoo.data import open_dataset, to_tensors
-    from zoo.runtime.preprocess import Preprocess
+    from zoo.preprocess import Preprocess
 
     pre = Preprocess.from_card(zoo.model_info("digitnet"))
     timings = []

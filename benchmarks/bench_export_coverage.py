@@ -82,7 +82,7 @@ def torch_instability(model, card) -> tuple[float, float]:
     import torch
 
     from zoo.export import sample_images
-    from zoo.runtime.preprocess import Preprocess, normalize
+    from zoo.preprocess import Preprocess, normalize
 
     pre = Preprocess.from_card(card)
     pixels = np.stack([pre.pixels(image) for image in sample_images(card.channels)])

@@ -89,7 +89,7 @@ def main() -> int:
     from zoo.data import open_dataset, to_tensors
     from zoo.models import create_model  # noqa: F401  (import cost outside the timings)
     from zoo.registry import model_info
-    from zoo.runtime.preprocess import Preprocess
+    from zoo.preprocess import Preprocess
 
     if args.threads:
         torch.set_num_threads(args.threads)

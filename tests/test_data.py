@@ -13,7 +13,7 @@ from PIL import Image
 import zoo.data.folder as folder_module
 from zoo.data import DataWarning, TensorSet, detect_adapter, open_dataset, split_each_label, to_tensors
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 GRAY28 = Preprocess(input_size=(28, 28), channels=1, mean=(0.5,), std=(0.5,))
 RGB16 = Preprocess(input_size=(16, 16), channels=3, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))

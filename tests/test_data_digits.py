@@ -14,7 +14,7 @@ import zoo.data.digits as digits
 from zoo.data import detect_adapter, open_dataset, to_tensors
 from zoo.data.digits import BUILTIN_FONT, METADATA_FILE, DigitsDataset, handwriting_fonts, make_digits
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 GRAY28 = Preprocess(input_size=(28, 28), channels=1, mean=(0.5,), std=(0.5,))
 

@@ -14,7 +14,7 @@ from zoo.data.augment import AugmentSpec, augment
 from zoo.data.idx import write_idx
 from zoo.data.montage import save_montage
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 GRAY28 = Preprocess(input_size=(28, 28), channels=1, mean=(0.5,), std=(0.5,))
 

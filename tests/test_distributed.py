@@ -42,7 +42,7 @@ def _val_accuracy(checkpoint: Path, data: Path) -> float:
 
     from zoo.checkpoint import load
     from zoo.data import open_dataset, split_each_label, to_tensors
-    from zoo.runtime.preprocess import Preprocess
+    from zoo.preprocess import Preprocess
 
     classifier = load(checkpoint)
     tensors = to_tensors(open_dataset(data, "folder"), Preprocess.from_card(classifier.card))
@@ -135,7 +135,7 @@ def test_env_from_environ():
 
 
 def test_worker_argv_repeats_what_the_user_typed():
-    from zoo.distributed.cli import LAUNCH_PARAMS, distributed_options, worker_argv
+    from zoo.cli.distributed import LAUNCH_PARAMS, distributed_options, worker_argv
 
     seen = {}
 

@@ -50,7 +50,7 @@ def trained_digitnet(folder: Path, out: Path, *, epochs: int = 3, seed: int = 0)
 
     import zoo
     from zoo.checkpoint import save
-    from zoo.runtime.preprocess import Preprocess, normalize, open_image
+    from zoo.preprocess import Preprocess, normalize, open_image
 
     torch.manual_seed(seed)
     threads = torch.get_num_threads()

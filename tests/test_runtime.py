@@ -51,7 +51,7 @@ def test_onnx_predictions_equal_checkpoint_predictions(checkpoint, onnx_file, di
     import torch
 
     from zoo.checkpoint import load
-    from zoo.runtime.preprocess import Preprocess, normalize, open_image
+    from zoo.preprocess import Preprocess, normalize, open_image
 
     classifier = load(checkpoint)
     pre = Preprocess.from_card(classifier.card)

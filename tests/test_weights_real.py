@@ -16,7 +16,7 @@ from PIL import Image
 
 from zoo.errors import ZooError
 from zoo.resolver import resolve
-from zoo.runtime.preprocess import Preprocess, normalize
+from zoo.preprocess import Preprocess, normalize
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("zoo_weights_imagenet") is None,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess, normalize, open_image
+from zoo.preprocess import Preprocess, normalize, open_image
 
 __all__ = ["Classifier", "Prediction", "as_images"]
 

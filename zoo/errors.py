@@ -5,13 +5,17 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["ZooError", "UnknownNameError", "AmbiguousNameError", "PluginError", "close_matches"]
+__all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "close_matches"]
 
 
 class ZooError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
     exit_code = 2
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints one line."""
 
 
 class UnknownNameError(ZooError, KeyError):

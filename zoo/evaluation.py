@@ -73,7 +73,7 @@ def evaluate(
     """
     from zoo.classifier import Classifier
     from zoo.data import open_dataset, to_tensors
-    from zoo.training.loop import pick_device
+    from zoo.device import pick_device
 
     classifier = model if isinstance(model, Classifier) else _load(model)
     classifier.to(pick_device(device))

@@ -343,7 +343,7 @@ def sample_images(channels: int = 3) -> list[Any]:
     """
     import importlib.util
 
-    from zoo.runtime.preprocess import open_image
+    from zoo.preprocess import open_image
 
     files: list[Path] = []
     for package, names in (("sklearn", ("datasets/images/china.jpg", "datasets/images/flower.jpg")),
@@ -374,7 +374,7 @@ def _check_parity(net: Any, onnx_bytes: bytes, card: ModelCard, raw: bool, fixed
     """onnxruntime vs torch at batch 1 and 3 (or the fixed batch) on random and real images."""
     import torch
 
-    from zoo.runtime.preprocess import Preprocess, normalize
+    from zoo.preprocess import Preprocess, normalize
     from zoo.runtime.providers import make_session
 
     session, _ = make_session(onnx_bytes, "cpu")

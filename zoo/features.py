@@ -77,8 +77,8 @@ def extract(
 
     from zoo.classifier import Classifier
     from zoo.data import open_dataset, to_tensors
-    from zoo.runtime.preprocess import normalize
-    from zoo.training.loop import pick_device
+    from zoo.preprocess import normalize
+    from zoo.device import pick_device
 
     classifier = model if isinstance(model, Classifier) else load_classifier(model, pretrained)
     dev = pick_device(device)

@@ -30,7 +30,7 @@ def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibr
     images to calibrate on and up to ``eval_size`` other images to measure accuracy on.
     Without one, the bundled sample photographs calibrate (fine for ImageNet models only).
     """
-    from zoo.runtime.preprocess import Preprocess
+    from zoo.preprocess import Preprocess
 
     pre = Preprocess.from_card(card)
     if folder is None:
@@ -59,7 +59,7 @@ def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibr
 
 
 def _feed(session: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
-    from zoo.runtime.preprocess import Preprocess, normalize
+    from zoo.preprocess import Preprocess, normalize
 
     if session.get_inputs()[0].type == "tensor(uint8)":
         return pixels

@@ -12,8 +12,7 @@ __all__ = ["predict_command", "predict"]
 
 def _expand(images: tuple[str, ...]) -> list[Path]:
     from zoo.errors import ZooError
-
-    suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+    from zoo.preprocess import IMAGE_SUFFIXES as suffixes
     out: list[Path] = []
     for item in images:
         path = Path(item)
@@ -45,7 +44,7 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
         probs = np.stack([r.probabilities for r in results])
         return predictions_from_probs(probs, list(results[0].labels), top_k=top_k, sources=[r.source for r in results])
     from zoo.features import load_classifier
-    from zoo.training.loop import pick_device
+    from zoo.device import pick_device
 
     classifier = load_classifier(model, weights).to(pick_device(device))
     return classifier.classify(images, top_k=top_k)

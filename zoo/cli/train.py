@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from zoo.distributed.cli import distributed_options  # distributed (issue 6): --nproc, --nnodes, ...
+from zoo.cli.distributed import distributed_options  # distributed (issue 6): --nproc, --nnodes, ...
 
 __all__ = ["train_command", "finetune_command"]
 

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from zoo.data.base import ImageDataset
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.registry import dataset_info, import_object
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 __all__ = [
     "ImageDataset",
@@ -36,7 +36,7 @@ __all__ = [
 MAX_NAMED = 50
 
 
-class DataWarning(UserWarning):
+class DataWarning(ZooWarning):
     """A problem with some samples that zoo worked around (files skipped, folders left out)."""
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from zoo import settings
 from zoo.data.base import ImageDataset
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 __all__ = ["CacheEntry", "cache_key", "cache_folder", "read", "write", "clear"]
 

@@ -21,11 +21,9 @@ from PIL import Image
 from zoo.data import DataWarning
 from zoo.data.base import ImageDataset
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import open_image
+from zoo.preprocess import IMAGE_SUFFIXES, open_image
 
-__all__ = ["FolderDataset", "IMAGE_SUFFIXES", "list_images"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+__all__ = ["FolderDataset", "list_images"]
 
 
 def list_images(folder: Path, on_loop: Callable[[Path], None] | None = None) -> list[Path]:

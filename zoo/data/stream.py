@@ -13,7 +13,7 @@ import numpy as np
 
 from zoo.data.base import ImageDataset
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess
+from zoo.preprocess import Preprocess
 
 __all__ = ["fits_in_memory", "StreamingSet", "skip_unreadable"]
 

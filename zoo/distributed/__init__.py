@@ -6,7 +6,9 @@
   through its hooks (DDP wrap, per-epoch deterministic sharding, reduced metrics).
 * :mod:`zoo.distributed.launch` — ``--nproc N``: torch's elastic launcher in-process; every
   failure becomes one line.
-* :mod:`zoo.distributed.cli` — the click options shared by ``zoo train`` and ``zoo finetune``.
+
+The click options shared by ``zoo train`` and ``zoo finetune`` (``--nproc``, ...) are the
+CLI's: :mod:`zoo.cli.distributed`.
 
 Importing this package does not import torch.
 """

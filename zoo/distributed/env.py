@@ -105,7 +105,7 @@ def device_for(name: str) -> Any:
     """The device of this worker: ``cuda:LOCAL_RANK`` on GPUs, else the CPU."""
     import torch
 
-    from zoo.training.loop import pick_device
+    from zoo.device import pick_device
 
     device = pick_device(name)
     if device.type == "cuda":

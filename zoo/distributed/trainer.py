@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from zoo.distributed import env as dist_env
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.training.loop import Trainer
 
 __all__ = ["DistributedTrainer", "shard_order", "trainer_class", "DEBUG_DIR_ENV", "FAIL_AT_ENV"]
@@ -64,10 +65,8 @@ class DistributedTrainer(Trainer):
                            f"use --batch-size {self.world} or more")
         self.batch_size = global_batch // self.world  # per worker; batches_per_epoch stays global
         if self.is_main and self.batch_size * self.world != global_batch:
-            from zoo.cli.output import warn
-
-            warn(f"--batch-size {global_batch} is not a multiple of {self.world} workers; "
-                 f"each iteration uses {self.batch_size * self.world} images")
+            warnings.warn(f"--batch-size {global_batch} is not a multiple of {self.world} workers; "
+                          f"each iteration uses {self.batch_size * self.world} images", ZooWarning, stacklevel=2)
 
     # -- hooks -------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
 
 The file carries its labels and preprocessing (``metadata_props``), so nothing else is needed.
 This package imports numpy, onnxruntime, Pillow, :mod:`zoo.card` and :mod:`zoo.errors` only.
-Names are imported on first use, so ``zoo.runtime.preprocess`` (shared with training) does
+Names are imported on first use, so ``zoo.preprocess`` (shared with training) does
 not pull in onnxruntime.
 """
 
@@ -31,14 +31,14 @@ __all__ = [
 _LAZY = {
     "Predictor": "zoo.runtime.predictor",
     "Prediction": "zoo.runtime.predictor",
-    "IMAGE_SUFFIXES": "zoo.runtime.predictor",
+    "IMAGE_SUFFIXES": "zoo.preprocess",
     "softmax": "zoo.runtime.predictor",
     "make_session": "zoo.runtime.providers",
     "cuda_device_count": "zoo.runtime.providers",
-    "Preprocess": "zoo.runtime.preprocess",
-    "open_image": "zoo.runtime.preprocess",
-    "to_pixels": "zoo.runtime.preprocess",
-    "normalize": "zoo.runtime.preprocess",
+    "Preprocess": "zoo.preprocess",
+    "open_image": "zoo.preprocess",
+    "to_pixels": "zoo.preprocess",
+    "normalize": "zoo.preprocess",
 }
 
 

@@ -13,12 +13,10 @@ from PIL import Image, UnidentifiedImageError
 
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess, normalize, open_image
+from zoo.preprocess import IMAGE_SUFFIXES, Preprocess, normalize, open_image
 from zoo.runtime.providers import make_session
 
-__all__ = ["Predictor", "Prediction", "IMAGE_SUFFIXES"]
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+__all__ = ["Predictor", "Prediction"]
 
 
 @dataclass(frozen=True)

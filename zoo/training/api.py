@@ -89,7 +89,7 @@ def _model_and_card(model: str | Path, classes: list[str], *, pretrained: Any, f
 
 def _tensors(data: Any, adapter: str, card: ModelCard) -> Any:
     from zoo.data import open_dataset, to_tensors
-    from zoo.runtime.preprocess import Preprocess
+    from zoo.preprocess import Preprocess
 
     return to_tensors(open_dataset(data, adapter), Preprocess.from_card(card))
 
@@ -208,8 +208,9 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
     from zoo.classifier import Classifier
     from zoo.data import open_dataset, split_each_label, to_tensors
     from zoo.models import build
-    from zoo.runtime.preprocess import Preprocess
-    from zoo.training.loop import HISTORY_FIELDS, pick_device
+    from zoo.preprocess import Preprocess
+    from zoo.device import pick_device
+    from zoo.training.loop import HISTORY_FIELDS
     from zoo.training.plot import plot_progress, write_history
     from zoo.training.progress import make_progress
     from zoo.training.state import RESUME_FILE, load_state, save_state

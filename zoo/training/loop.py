@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.device import pick_device
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import Preprocess, normalize
+from zoo.preprocess import Preprocess, normalize
 from zoo.training.options import TrainOptions
 from zoo.transfer import set_train_mode
 
-__all__ = ["Trainer", "Callback", "make_optimizer", "lr_factor", "pick_device", "HISTORY_FIELDS"]
+__all__ = ["Trainer", "Callback", "make_optimizer", "lr_factor", "HISTORY_FIELDS"]
 
 HISTORY_FIELDS = ("epoch", "iteration", "seconds", "lr", "loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -42,15 +43,6 @@ class Callback:
     def on_validation(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
     def on_epoch_end(self, trainer: Trainer, epoch: int) -> None: ...
     def on_train_end(self, trainer: Trainer) -> None: ...
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else the CPU (MATLAB's ExecutionEnvironment)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda asked for, but torch sees no CUDA GPU; use --device auto or cpu")
-    return torch.device(name)
 
 
 def make_optimizer(groups: list[dict[str, Any]], options: TrainOptions) -> torch.optim.Optimizer:

@@ -28,6 +28,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from zoo.device import DEVICES
 from zoo.errors import ZooError
 
 __all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "default_lr"]
@@ -35,7 +36,6 @@ __all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "defau
 SOLVERS = ("sgdm", "adam", "rmsprop")
 SCHEDULES = ("none", "piecewise", "cosine")
 SHUFFLES = ("every-epoch", "once", "never")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def default_lr(solver: str) -> float:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from zoo.data.base import ImageDataset
 from zoo.errors import ZooError
-from zoo.runtime.preprocess import open_image
+from zoo.preprocess import open_image
 
 
 class CsvListDataset(ImageDataset):

@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
+__all__ = ["IMAGE_SUFFIXES", "open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
+
+# The image files every reader takes: training folders, prediction folders, the runtime.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
