@@ -85,7 +85,7 @@ def torch_instability(model, card) -> tuple[float, float]:
     from zoo.preprocess import Preprocess, normalize
 
     pre = Preprocess.from_card(card)
-    pixels = np.stack([pre.pixels(image) for image in sample_images(card.channels)])
+    pixels = np.stack([pre.pixels(image) for image in sample_images()])
     x = torch.from_numpy(normalize(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)), pre))
     with torch.no_grad():
         single = model(x)

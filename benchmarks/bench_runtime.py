@@ -47,7 +47,7 @@ def int8_digitnet(workdir: Path) -> None:
     from test_export_support import digit_folder, trained_digitnet
 
     from zoo.export import export
-    from zoo.quantize import calibration_set, compare_models
+    from zoo.export.quantize import calibration_set, compare_models
 
     train = digit_folder(workdir / "train", part="train")
     test = digit_folder(workdir / "test", part="test")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import zoo.data.digits as digits
+import zoo.data.digits.fonts as digit_fonts
 from zoo.data import detect_adapter, open_dataset, to_tensors
 from zoo.data.digits import BUILTIN_FONT, METADATA_FILE, DigitsDataset, handwriting_fonts, make_digits
 from zoo.errors import ZooError
@@ -116,7 +116,7 @@ def test_explicit_font_file_is_recorded(tmp_path):
 
 
 def test_fallback_without_handwriting_fonts_warns(tmp_path, monkeypatch):
-    monkeypatch.setattr(digits, "handwriting_fonts", lambda: [])
+    monkeypatch.setattr(digit_fonts, "handwriting_fonts", lambda: [])
     messages: list[str] = []
     meta = make_digits(tmp_path / "plain", per_class=2, warn=messages.append)
     assert any("no handwriting fonts found" in m for m in messages)

@@ -14,7 +14,7 @@ from zoo.data.augment import AugmentSpec, augment
 from zoo.data.idx import write_idx
 from zoo.data.montage import save_montage
 from zoo.errors import ZooError
-from zoo.preprocess import Preprocess
+from zoo.preprocess import Preprocess, to_pixels
 
 GRAY28 = Preprocess(input_size=(28, 28), channels=1, mean=(0.5,), std=(0.5,))
 
@@ -42,6 +42,24 @@ def test_idx_adapter_reads_images_and_labels(tmp_path, gz):
     assert np.array_equal(data.images[:, 0].numpy(), images)
     resized = to_tensors(dataset, Preprocess(input_size=(14, 14), channels=3, mean=(0,), std=(1,)))
     assert tuple(resized.images.shape) == (12, 3, 14, 14)
+
+
+@pytest.mark.parametrize(
+    "pre",
+    [
+        Preprocess(input_size=(32, 32), channels=1, mean=(0.5,), std=(0.5,), interpolation="bicubic"),
+        Preprocess(input_size=(28, 28), channels=1, mean=(0.5,), std=(0.5,), resize_mode="center-crop", crop_pct=0.875),
+        Preprocess(input_size=(20, 24), channels=3, mean=(0.5,), std=(0.5,), interpolation="nearest"),
+    ],
+    ids=["32x32-bicubic", "28x28-center-crop", "20x24-rgb-nearest"],
+)
+def test_idx_pixels_are_those_of_to_pixels(tmp_path, pre):
+    """IDX images take the one preprocessing, resize mode and interpolation included."""
+    images, _ = write_mnist(tmp_path / "mnist")
+    data = to_tensors(open_dataset(tmp_path / "mnist", "idx"), pre)
+    expected = np.stack([to_pixels(Image.fromarray(image, "L"), pre).transpose(2, 0, 1) for image in images])
+    assert expected.shape[2:] != images.shape[1:] or not np.array_equal(expected[:, 0], images)  # it does resize
+    assert np.array_equal(data.images.numpy(), expected)
 
 
 def test_idx_file_path_and_several_sets(tmp_path):

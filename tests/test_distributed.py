@@ -40,7 +40,7 @@ def _metrics(proc: subprocess.CompletedProcess) -> dict:
 def _val_accuracy(checkpoint: Path, data: Path) -> float:
     """Accuracy of a loaded checkpoint on the 25% per-label validation split of ``data``."""
 
-    from zoo.checkpoint import load
+    from zoo.classifier import load
     from zoo.data import open_dataset, split_each_label, to_tensors
     from zoo.preprocess import Preprocess
 
@@ -76,7 +76,7 @@ def test_nproc2_trains_like_one_process(digits, tmp_path):
     ranks = [json.loads((debug / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == 2 and ranks[0]["local_batch"] == 16
     assert ranks[0]["state_sha256"] == ranks[1]["state_sha256"]
-    from zoo.checkpoint import load
+    from zoo.classifier import load
     from zoo.distributed import state_hash
 
     assert state_hash(load(tmp_path / "two" / "model.safetensors").module) == ranks[0]["state_sha256"]

@@ -19,9 +19,6 @@ from zoo.resolver import read_onnx_card
 from zoo.runtime import Predictor
 
 
-
-
-
 @pytest.fixture(scope="session")
 def exported(checkpoint, tmp_path_factory):
     out = tmp_path_factory.getbasetemp() / "exports" / "digitnet.onnx"
@@ -176,6 +173,11 @@ def test_bad_input(tmp_path):
         export("digitnet", tmp_path / "x.onnx", batch=4, quantize="int8")
     with pytest.raises(ZooError, match="opset"):
         export("digitnet", tmp_path / "x.onnx", opset=99)
+    for tolerance in (-1, float("nan"), "loose"):
+        with pytest.raises(ZooError, match="--tolerance"):  # before the name is even looked up
+            export("no-such-model", tmp_path / "x.onnx", tolerance=tolerance)
+    with pytest.raises(ZooError, match="calibration image"):
+        export("digitnet", tmp_path / "x.onnx", quantize="int8", calibration_size=0)
     not_ckpt = tmp_path / "broken.safetensors"
     not_ckpt.write_text("not a checkpoint")
     with pytest.raises(ZooError):
@@ -192,20 +194,21 @@ def test_cli_export(checkpoint, tmp_path, zoo_cli):
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
     proc = zoo_cli("export", "digitnet", "--out", str(tmp_path / "y.onnx"), "--batch", "-3", check=False)
     assert proc.returncode == 2 and "--batch" in proc.stderr and "Traceback" not in proc.stderr
+    proc = zoo_cli("export", "digitnet", "--out", str(tmp_path / "y.onnx"), "--tolerance", "-1", check=False)
+    assert proc.returncode == 2 and "--tolerance" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "y.onnx").exists()
 
 
 def test_float32_rounding_floor_is_measured_against_float64():
-    import torch
-
-    from zoo.export import _float32_error
+    from zoo.export.parity import float32_error
 
     torch.manual_seed(0)
     calm = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
     x = [torch.randn(3, 8).numpy()]
-    assert 0 < _float32_error(calm, x) < 1e-5
+    assert 0 < float32_error(calm, x) < 1e-5
     # 30 layers of large weights amplify float32 rounding by orders of magnitude
     loud = torch.nn.Sequential(*[torch.nn.Linear(8, 8) for _ in range(30)]).eval()
     with torch.no_grad():
         for layer in loud:
             layer.weight.mul_(3.0)
-    assert _float32_error(loud, x) > 100 * _float32_error(calm, x)
+    assert float32_error(loud, x) > 100 * float32_error(calm, x)

@@ -50,7 +50,7 @@ def test_runtime_never_imports_torch(onnx_file, digits):
 def test_onnx_predictions_equal_checkpoint_predictions(checkpoint, onnx_file, digits):
     import torch
 
-    from zoo.checkpoint import load
+    from zoo.classifier import load
     from zoo.preprocess import Preprocess, normalize, open_image
 
     classifier = load(checkpoint)

@@ -22,7 +22,7 @@ import pytest
 from test_train import zoo_inproc
 
 import zoo
-from zoo import registry
+from zoo import catalogs, registry
 from zoo.errors import PluginError, UnknownNameError, ZooError
 
 ZOO = Path(zoo.__file__).parent
@@ -255,6 +255,7 @@ def test_a_file_card_never_carries_code_references(checkpoint, tmp_path):
     ({"std": [0]}, "std values must be positive"),
     ({"crop_pct": -1}, "crop_pct must be"),
     ({"interpolation": "lanczos;rm"}, "interpolation must be one of"),
+    ({"crop_mode": "x"}, "crop_mode must be one of"),
     ({"name": "digit\nnet"}, "printable string"),
     ({"name": ""}, "printable string"),
     ({"training": [1, 2]}, "training must be a table"),
@@ -300,7 +301,7 @@ def test_declared_references_come_from_installed_packages():
     """Every reference zoo may import names a module of zoo, of a model library the built-in
     catalog uses, or of an installed plugin package."""
     zoo.model_info("timm/resnet18")  # a family member's references join the set once built
-    plugin_packages = {p.value.partition(":")[0] for p in registry.plugins()}
+    plugin_packages = {p.value.partition(":")[0] for p in catalogs.plugins()}
     allowed = {"zoo", "torchvision", "timm"} | plugin_packages
     refs = registry.declared_references()
     assert "timm:create_model" in refs and "zoo.models.digitnet:digitnet" in refs
@@ -322,7 +323,7 @@ IMPORT_OBJECT_CALLERS = {
     ("zoo/registry.py", "model_info"): "family.card",
     ("zoo/registry.py", "family_names"): "family.lister",
     ("zoo/registry.py", "create_factory"): "card.factory",
-    ("zoo/data/__init__.py", "open_dataset"): "info.factory",
+    ("zoo/data/adapters.py", "open_dataset"): "info.factory",
     ("zoo/weights/locate.py", "_from_provider"): "source.provider",
     ("zoo/weights/load.py", "_map_keys"): "key_map",
     ("zoo/plugin_check.py", "_check"): "factory",

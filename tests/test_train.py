@@ -80,7 +80,7 @@ def test_train_writes_checkpoint_history_and_plot(shapes, tmp_path):
     for name, param in loaded.module.state_dict().items():
         assert np.array_equal(param.numpy(), result.classifier.module.state_dict()[name].numpy()), name
     predictions = loaded.classify([shapes / "circle" / "000.png", shapes / "square" / "000.png"], top_k=2)
-    assert len(predictions) == 2 and predictions[0].label in SHAPES and len(predictions[0].top_k) == 2
+    assert len(predictions) == 2 and predictions[0].label in SHAPES and len(predictions[0].top()) == 2
     assert abs(sum(loaded.predict_proba(shapes / "circle" / "001.png")[0]) - 1) < 1e-5
 
 

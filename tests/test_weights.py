@@ -11,7 +11,9 @@ import torchvision
 from zoo.card import WeightSource
 from zoo.errors import ZooError
 from zoo.models import build, create_model
-from zoo.registry import Plugin, _fill, model_info
+from zoo.catalogs import Plugin, _fill
+from zoo.registry import model_info
+from zoo.resolver import resolve
 from zoo.weights import labels_for, sha256_of
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -64,13 +66,13 @@ def test_alexnet_loads_from_the_torch_hub_cache_in_place(torch_home, no_network,
     path = torch_home / "hub" / "checkpoints" / ALEXNET_FILE
     torch.save(saved, path)
 
-    model = create_model("alexnet", pretrained=True)
+    model, card = resolve("alexnet", pretrained=True)
 
     loaded = model.state_dict()
     assert set(loaded) == set(saved)
     assert all(torch.equal(loaded[k], saved[k]) for k in saved)
-    record = model.zoo_pretrained
-    assert (record.origin, record.path, record.source.tag) == ("torch-hub-cache", path, "imagenet")
+    record = card.extra["pretrained"]
+    assert (record["origin"], record["path"], record["tag"]) == ("torch-hub-cache", str(path), "imagenet")
     from zoo import settings
 
     assert not (settings.cache_dir() / "weights").exists()  # loaded in place, never copied
@@ -137,12 +139,13 @@ def test_file_of_another_architecture_does_not_fit(tmp_path):
 def test_weights_file_with_another_class_count_adapts_the_head(tmp_path, suffix, caplog):
     path = tmp_path / f"three-classes{suffix}"
     saved = _digitnet_file(path, num_classes=3)
-    model = build(model_info("digitnet"), num_classes=2, pretrained=str(path))
+    model, card = build(model_info("digitnet"), num_classes=2, pretrained=str(path))
 
-    record = model.zoo_pretrained
-    assert set(record.skipped) == {"fc.weight", "fc.bias"}
+    record = card.extra["pretrained"]
+    assert set(record["skipped"]) == {"fc.weight", "fc.bias"}
     assert "head tensors not loaded" in caplog.text
-    assert record.origin == "file" and record.path == path
+    assert record["origin"] == "file" and record["path"] == str(path)
+    assert card.num_classes == 2 and card.labels == ()
     state = model.state_dict()
     for key, tensor in saved.items():
         if not key.startswith("fc."):
@@ -153,8 +156,8 @@ def test_weights_file_with_another_class_count_adapts_the_head(tmp_path, suffix,
 def test_weights_file_with_the_same_classes_loads_everything(tmp_path):
     path = tmp_path / "digits.pth"
     saved = _digitnet_file(path)
-    model = build(model_info("digitnet"), pretrained=str(path))
-    assert model.zoo_pretrained.skipped == ()
+    model, card = build(model_info("digitnet"), pretrained=str(path))
+    assert card.extra["pretrained"]["skipped"] == []
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
 
@@ -170,16 +173,16 @@ def test_download_goes_to_a_hashed_cache_name_then_is_found_there(torch_home, tm
     source = WeightSource(tag="test", file=remote.name, url=remote.as_uri(), sha256=digest)
     card = model_info("digitnet").replace(weights={"test": source})
 
-    model = build(card, pretrained="auto")
+    model, built_card = build(card, pretrained="auto")
     from zoo import settings
 
     expected = settings.cache_dir() / "weights" / f"digitnet-test-{digest[:12]}.pth"
-    assert model.zoo_pretrained.origin == "download"
-    assert model.zoo_pretrained.path == expected and expected.is_file()
+    assert built_card.extra["pretrained"]["origin"] == "download"
+    assert built_card.extra["pretrained"]["path"] == str(expected) and expected.is_file()
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())
 
     again = build(card, pretrained="test")
-    assert again.zoo_pretrained.origin == "zoo-cache"
+    assert again.card.extra["pretrained"]["origin"] == "zoo-cache"
 
     wrong = WeightSource(tag="wrong", url=remote.as_uri(), sha256="0" * 64)
     with pytest.raises(ZooError, match="sha256 mismatch"):
@@ -270,6 +273,6 @@ def test_timm_weights_load_from_the_hugging_face_cache_layout(torch_home, tmp_pa
     saved = timm.create_model("resnet18").state_dict()
     save_file({k: v.contiguous() for k, v in saved.items()}, str(folder / "snapshots" / revision / "model.safetensors"))
 
-    model = create_model("timm/resnet18", pretrained=True)
-    assert model.zoo_pretrained.origin == "hf-cache"
+    model, card = resolve("timm/resnet18", pretrained=True)
+    assert card.extra["pretrained"]["origin"] == "hf-cache"
     assert all(torch.equal(model.state_dict()[k], v) for k, v in saved.items())

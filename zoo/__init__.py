@@ -6,13 +6,15 @@ that needs torch is imported on first use.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
+from zoo._version import __version__
 from zoo.card import ModelCard, WeightSource
+from zoo.catalogs import plugins
 from zoo.errors import ZooError
-from zoo.registry import dataset_info, list_datasets, list_models, model_info, plugins
+from zoo.listing import list_datasets, list_models
+from zoo.registry import dataset_info, model_info
 
 __all__ = [
     "__version__",
@@ -38,7 +40,7 @@ __all__ = [
 _LAZY = {
     "create_model": "zoo.models:create_model",
     "resolve": "zoo.resolver:resolve",
-    "load": "zoo.checkpoint:load",
+    "load": "zoo.classifier:load",
     "train": "zoo.training:train",  # package "training": a submodule "train" would shadow zoo.train()
     "finetune": "zoo.training:finetune",
     "evaluate": "zoo.evaluation:evaluate",  # module "evaluation", for the same reason
@@ -47,8 +49,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         module, _, attr = _LAZY[name].partition(":")
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

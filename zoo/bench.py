@@ -102,7 +102,7 @@ def bench(
     if not is_onnx:
         import torch
 
-        from zoo.export import gflops_per_image
+        from zoo.flops import gflops_per_image  # torch: an ONNX file is benched without it
         from zoo.resolver import resolve
 
         if threads:

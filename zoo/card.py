@@ -27,6 +27,7 @@ __all__ = ["ModelCard", "WeightSource", "CARD_FORMAT", "CardError", "CATALOG_ONL
 CARD_FORMAT = "zoo-card/1"
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 RESIZE_MODES = ("squash", "center-crop")
+CROP_MODES = ("center", "squash", "border")  # timm's crop_mode, used by center-crop only
 CATALOG_ONLY = ("factory", "factory_args", "weights")  # code references: never written to or read from files
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; a larger head is a typo or a memory bomb
 MAX_SIDE = 8192  # pixels per side of the model input
@@ -97,8 +98,9 @@ class ModelCard:
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     interpolation: str = "bilinear"
-    resize_mode: str = "squash"  # squash to input_size (MATLAB), or resize + center-crop
+    resize_mode: str = "squash"  # squash to input_size (MATLAB), or timm's eval resize + crop
     crop_pct: float = 0.875  # used by center-crop only
+    crop_mode: str = "center"  # used by center-crop only: timm's center, squash or border
 
     # head config
     num_classes: int = 1000
@@ -144,6 +146,8 @@ class ModelCard:
             raise CardError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}")
         if self.resize_mode not in RESIZE_MODES:
             raise CardError(f"{where}: resize_mode must be one of {', '.join(RESIZE_MODES)}")
+        if self.crop_mode not in CROP_MODES:
+            raise CardError(f"{where}: crop_mode must be one of {', '.join(CROP_MODES)}")
         if self.labels and len(self.labels) != self.num_classes:
             raise CardError(f"{where}: {len(self.labels)} labels for {self.num_classes} classes")
         for key in ("factory_args", "weights", "training", "versions", "extra"):

@@ -13,10 +13,13 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from zoo.models import Built
 
 __all__ = ["read_card", "save", "load_state", "load"]
 
@@ -47,7 +50,7 @@ def read_card(path: str | Path) -> ModelCard:
 
 def save(path: str | Path, model: Any, card: ModelCard) -> Path:
     """Write ``model``'s weights and ``card`` atomically (temporary name, then rename)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # torch: reading cards stays torch-free
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +65,7 @@ def save(path: str | Path, model: Any, card: ModelCard) -> Path:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # torch: reading cards stays torch-free
 
     try:
         return load_file(str(path))
@@ -70,15 +73,17 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise ZooError(f"'{path}' is not a readable safetensors file: {exc}") from None
 
 
-def load(path: str | Path, *, device: str = "cpu") -> Any:
-    """Rebuild a checkpoint's model from the installed catalog; it knows its labels and preprocessing."""
-    from zoo.classifier import Classifier
-    from zoo.models import build
+def load(path: str | Path) -> Built:
+    """Rebuild a checkpoint's network with the installed catalog and load its tensors.
+
+    Returns :class:`zoo.models.Built` ``(module, card)``; the card knows labels and preprocessing.
+    """
+    from zoo.models import Built, build  # torch: reading cards stays torch-free
 
     card = read_card(path)
-    model = build(card)
+    module = build(card).module
     state = load_state(path)
-    own = model.state_dict()
+    own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     reshaped = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
@@ -87,5 +92,5 @@ def load(path: str | Path, *, device: str = "cpu") -> Any:
             f"'{path}' does not match model '{card.name}' as installed "
             f"({len(missing)} missing, {len(unexpected)} unexpected, {len(reshaped)} differently shaped tensors)"
         )
-    model.load_state_dict(state)
-    return Classifier(model.to(device).eval(), card)
+    module.load_state_dict(state)
+    return Built(module.eval(), card)

@@ -1,81 +1,37 @@
-"""A trained network with its card: MATLAB's ``classify(net, I)`` as ``model.classify(images)``."""
+"""A network with its card: MATLAB's ``classify(net, I)`` as ``model.classify(images)``.
+
+:func:`load` opens any torch model reference through the one resolver (:mod:`zoo.resolver`);
+what goes in and what comes out is :mod:`zoo.prediction`'s, shared with the torch-free runtime.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+import torch
 
 from zoo.card import ModelCard
+from zoo.checkpoint import save
 from zoo.errors import ZooError
-from zoo.preprocess import Preprocess, normalize, open_image
+from zoo.prediction import Prediction, as_images, is_model_input, predictions
+from zoo.preprocess import Preprocess, normalize
+from zoo.resolver import resolve
 
-__all__ = ["Classifier", "Prediction", "as_images"]
+__all__ = ["Classifier", "load"]
 
-ImageLike = Any  # PIL.Image, path, or numpy array (H x W [x C]); lists and N x H x W x C arrays
-
-
-@dataclass
-class Prediction:
-    """One image's answer: the top label and the top-k (label, probability) pairs."""
-
-    label: str
-    index: int
-    score: float
-    top_k: list[tuple[str, float]] = field(default_factory=list)
-    source: str = ""  # the file name, when the image came from one
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"label": self.label, "index": self.index, "score": self.score,
-               "top_k": [{"label": label, "score": score} for label, score in self.top_k]}
-        if self.source:
-            out["image"] = self.source
-        return out
+ImageLike = Any  # a path, PIL image or uint8 array (H x W [x C]); lists and N x H x W x C stacks
 
 
-def _array_image(array: np.ndarray) -> Image.Image:
-    if array.dtype != np.uint8:
-        array = np.asarray(array, dtype=np.float64)
-        scale = 255.0 if array.size and array.max() <= 1.0 else 1.0
-        array = np.clip(array * scale + 0.5, 0, 255).astype(np.uint8)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise ZooError(f"an image array must be H x W, H x W x 1, 3 or 4, not shape {array.shape}")
-    return Image.fromarray(array)
+def load(ref: str | Path, *, weights: Any = "auto", device: Any = "cpu") -> Classifier:
+    """A :class:`Classifier` for a checkpoint, or a registry name with pretrained ``weights``.
 
-
-def as_images(images: ImageLike | Sequence[ImageLike]) -> list[tuple[Image.Image, str]]:
-    """Normalise the accepted inputs to (PIL image, source name) pairs."""
-    if isinstance(images, (str, Path, Image.Image)):
-        items: Iterable[Any] = [images]
-    elif isinstance(images, np.ndarray):
-        items = list(images) if images.ndim == 4 else [images]
-    else:
-        items = list(images)
-    out = []
-    for item in items:
-        if isinstance(item, Image.Image):
-            out.append((item, ""))
-        elif isinstance(item, np.ndarray):
-            out.append((_array_image(item), ""))
-        elif isinstance(item, (str, Path)):
-            path = Path(item)
-            if not path.is_file():
-                raise ZooError(f"image '{path}' does not exist")
-            try:
-                out.append((open_image(path), str(path)))
-            except OSError as exc:
-                raise ZooError(f"cannot read image '{path}': {exc}") from None
-        else:
-            raise ZooError(f"cannot classify a {type(item).__name__}: give a path, PIL image or numpy array")
-    if not out:
-        raise ZooError("no images to classify")
-    return out
+    ``weights`` (names only): ``"auto"``, a tag or a file; a checkpoint carries its own.
+    """
+    built = resolve(ref, pretrained=weights, device=device)
+    return Classifier(built.module, built.card)
 
 
 class Classifier:
@@ -117,8 +73,6 @@ class Classifier:
 
     def logits_of_pixels(self, pixels: Any, *, batch_size: int = 64) -> Any:
         """Raw outputs for uint8 (N, C, H, W) pixels (numpy or torch), in batches."""
-        import torch
-
         pixels = torch.as_tensor(pixels)
         was_training = self.module.training
         self.module.eval()
@@ -137,27 +91,25 @@ class Classifier:
         pixels, _ = self.pixels(images)
         return self.logits_of_pixels(pixels, batch_size=batch_size).softmax(dim=1).numpy()
 
-    def classify(self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5, batch_size: int = 64) -> list[Prediction]:
-        """MATLAB's ``classify``: a :class:`Prediction` per image (always a list)."""
+    def classify(self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5,
+                 batch_size: int = 64) -> list[Prediction]:
+        """MATLAB's ``classify``: a :class:`~zoo.prediction.Prediction` per image (always a list).
+
+        ``images``: what :func:`zoo.prediction.as_images` accepts, or already-normalised
+        float N x C x H x W model input.
+        """
+        if is_model_input(images):
+            with torch.inference_mode():
+                try:
+                    logits = self.module.eval()(torch.as_tensor(images).to(self.device)).float().cpu().numpy()
+                except RuntimeError as exc:  # torch's shape errors
+                    reason = str(exc).strip().splitlines()[0][:200]
+                    raise ZooError(f"{self.card.name} rejected an input of shape {images.shape}: {reason}") from None
+            return predictions(logits, self.labels, k=top_k)
         pixels, sources = self.pixels(images)
-        probs = self.logits_of_pixels(pixels, batch_size=batch_size).softmax(dim=1).numpy()
-        return predictions_from_probs(probs, self.labels, top_k=top_k, sources=sources)
+        logits = self.logits_of_pixels(pixels, batch_size=batch_size).numpy()
+        return predictions(logits, self.labels, sources=sources, k=top_k)
 
     def save(self, path: str | Path) -> Path:
         """Write a zoo checkpoint (safetensors with this card)."""
-        from zoo.checkpoint import save
-
         return save(path, self.module, self.card)
-
-
-def predictions_from_probs(probs: np.ndarray, labels: Sequence[str], *, top_k: int = 5, sources: Sequence[str] = ()) -> list[Prediction]:
-    k = max(1, min(int(top_k), probs.shape[1]))
-    out = []
-    for row, p in enumerate(probs):
-        order = np.argsort(-p, kind="stable")[:k]
-        out.append(Prediction(
-            label=labels[order[0]], index=int(order[0]), score=float(p[order[0]]),
-            top_k=[(labels[i], float(p[i])) for i in order],
-            source=sources[row] if row < len(sources) else "",
-        ))
-    return out

@@ -10,8 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
+from zoo.classifier import Classifier, load
+from zoo.data import open_dataset, to_tensors
+from zoo.device import pick_device
 from zoo.errors import ZooError
+from zoo.resolver import kind_of
+from zoo.training.plot import save_figure
 
 __all__ = ["evaluate", "Evaluation", "confusion_matrix", "plot_confusion"]
 
@@ -71,12 +79,12 @@ def evaluate(
     The data's classes are matched to the model's labels by name; a class the model does
     not know is an error. ``plot`` writes a confusion-chart PNG there.
     """
-    from zoo.classifier import Classifier
-    from zoo.data import open_dataset, to_tensors
-    from zoo.device import pick_device
-
-    classifier = model if isinstance(model, Classifier) else _load(model)
-    classifier.to(pick_device(device))
+    if isinstance(model, Classifier):
+        classifier = model.to(pick_device(device))
+    elif kind_of(model) == "checkpoint":
+        classifier = load(model, device=pick_device(device))
+    else:
+        raise ZooError(f"evaluate needs a trained zoo checkpoint (.safetensors), not '{model}'")
     labels = classifier.labels
     dataset = open_dataset(data, adapter)
     unknown = [c for c in dataset.classes if c not in labels]
@@ -92,21 +100,8 @@ def evaluate(
     return result
 
 
-def _load(model: Any) -> Any:
-    from zoo.resolver import kind_of
-
-    if kind_of(model) != "checkpoint":
-        raise ZooError(f"evaluate needs a trained zoo checkpoint (.safetensors), not '{model}'")
-    from zoo.checkpoint import load
-
-    return load(model)
-
-
 def plot_confusion(path: str | Path, result: Evaluation, *, title: str = "") -> Path:
     """A confusion chart like MATLAB's: counts, blue diagonal, red errors, row and column summaries."""
-    from matplotlib.colors import LinearSegmentedColormap
-    from matplotlib.figure import Figure
-
     m = result.confusion
     n = len(result.labels)
     side = min(16.0, 3.0 + 0.55 * n)
@@ -154,12 +149,9 @@ def plot_confusion(path: str | Path, result: Evaluation, *, title: str = "") -> 
             spine.set_color("0.7")
     fig.suptitle(f"{title}  -  accuracy {100 * result.accuracy:.2f}% ({result.images} images)" if title
                  else f"accuracy {100 * result.accuracy:.2f}%")
-    from zoo.training.plot import save_figure
 
     return save_figure(fig, path)
 
 
 def _square(x: float, y: float, color: Any, width: float = 1.0) -> Any:
-    from matplotlib.patches import Rectangle
-
     return Rectangle((x - width / 2, y - 0.5), width, 1.0, facecolor=color, edgecolor="0.85", linewidth=0.5)

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from zoo.classifier import Classifier, load
+from zoo.data import open_dataset, to_tensors
+from zoo.device import pick_device
 from zoo.errors import ZooError, close_matches
+from zoo.preprocess import normalize
+from zoo.summary import layer_names
 
 __all__ = ["activations", "extract", "FeatureSet"]
 
@@ -28,8 +34,6 @@ class FeatureSet:
 
 def check_layer(module: Any, layer: str) -> None:
     """Raise ZooError, with the nearest names, unless ``layer`` names a module of ``module``."""
-    from zoo.summary import layer_names
-
     if not layer or layer not in dict(module.named_modules()):
         raise ZooError(f"the model has no layer '{layer}'.{close_matches(layer, layer_names(module))} "
                        f"See the names with: zoo info MODEL")
@@ -37,8 +41,6 @@ def check_layer(module: Any, layer: str) -> None:
 
 def activations(module: Any, layer: str, inputs: Any) -> Any:
     """The output of ``layer`` when ``inputs`` (a normalised tensor) runs through ``module``."""
-    import torch
-
     modules = dict(module.named_modules())
     check_layer(module, layer)
     captured: list[Any] = []
@@ -73,16 +75,8 @@ def extract(
     ``model``: a checkpoint, a registry name (with ``pretrained`` weights) or a Classifier.
     The .npz holds ``features``, ``labels``, ``classes``, ``files`` and ``layer``.
     """
-    import torch
-
-    from zoo.classifier import Classifier
-    from zoo.data import open_dataset, to_tensors
-    from zoo.preprocess import normalize
-    from zoo.device import pick_device
-
-    classifier = model if isinstance(model, Classifier) else load_classifier(model, pretrained)
     dev = pick_device(device)
-    classifier.to(dev)
+    classifier = model.to(dev) if isinstance(model, Classifier) else load(model, weights=pretrained, device=dev)
     classifier.module.eval()
     check_layer(classifier.module, layer)
     dataset = open_dataset(data, adapter)
@@ -99,24 +93,6 @@ def extract(
     if out is not None:
         result.path = _save(Path(out), result)
     return result
-
-
-def load_classifier(model: Any, pretrained: Any = "auto") -> Any:
-    """A Classifier for a checkpoint, or a registry name with its pretrained weights and labels."""
-    from zoo.classifier import Classifier
-    from zoo.resolver import kind_of
-
-    kind = kind_of(model)
-    if kind == "checkpoint":
-        from zoo.checkpoint import load
-
-        return load(model)
-    if kind == "onnx":
-        raise ZooError(f"'{model}' is an ONNX file; features need a torch model (a checkpoint or registry name)")
-    from zoo.resolver import resolve
-
-    module, card = resolve(model, pretrained=pretrained)
-    return Classifier(module, card)
 
 
 def _save(path: Path, result: FeatureSet) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from zoo import registry
+from zoo.catalogs import BUILTIN, Plugin, plugins
+from zoo.registry import import_object
 from zoo.errors import ZooError
 
 __all__ = ["PluginReport", "check_plugins"]
@@ -32,11 +33,11 @@ class PluginReport:
 def check_plugins(*, build: bool = False) -> list[PluginReport]:
     """One report per entry point. Imports factories; with ``build``, builds each plugin model."""
     reports = []
-    for plugin in registry.plugins():
+    for plugin in plugins():
         problems = [plugin.error] if plugin.error else []
         for card in plugin.models.values():
             problems += _check(card.factory, f"model '{card.name}'", plugin)
-            if build and not problems and plugin.name != registry.BUILTIN:
+            if build and not problems and plugin.name != BUILTIN:
                 problems += _build(card)
         for info in plugin.datasets.values():
             problems += _check(info.factory, f"dataset '{info.name}'", plugin)
@@ -55,16 +56,16 @@ def check_plugins(*, build: bool = False) -> list[PluginReport]:
     return reports
 
 
-def _check(factory: str, what: str, plugin: registry.Plugin) -> list[str]:
+def _check(factory: str, what: str, plugin: Plugin) -> list[str]:
     try:
-        registry.import_object(factory, owner=plugin.origin)
+        import_object(factory, owner=plugin.origin)
     except ZooError as exc:
         return [f"{what}: {exc}"]
     return []
 
 
 def _build(card) -> list[str]:
-    from zoo.models import build
+    from zoo.models import build  # torch: only 'zoo plugins --check' builds
 
     try:
         build(card)

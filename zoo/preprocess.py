@@ -1,13 +1,21 @@
 """The one preprocessing every path uses: training, evaluation, prediction and export.
 
 numpy and Pillow only, so the torch-free runtime and the torch data pipeline share it.
-A card's input config decides everything: size, channels, interpolation, resize mode,
-mean and std. Pixels are decoded once to uint8 at the model's size (``to_pixels``);
-normalisation (``normalize``) is arithmetic that works on numpy arrays and torch tensors.
+A card's input config decides everything: size, channels, interpolation, resize mode
+(crop fraction and crop mode), mean and std. Pixels are decoded once to uint8 at the model's
+size (``to_pixels``); normalisation (``normalize``) is arithmetic that works on numpy arrays and
+torch tensors.
+
+Two resize modes: ``squash`` resizes to the input size, aspect ratio ignored (MATLAB's
+``imresize`` to the input layer's size); ``center-crop`` is timm's eval transform
+(``timm.data.transforms_imagenet_eval``, which torchvision's ``Resize`` + ``CenterCrop`` presets
+equal for ``crop_mode="center"``), reproduced pixel for pixel on Pillow images:
+``tests/test_preprocess.py`` compares it with timm's own transform on real photos.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,7 @@ class Preprocess:
         interpolation: str = "bilinear",
         resize_mode: str = "squash",
         crop_pct: float = 0.875,
+        crop_mode: str = "center",
     ) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.channels = int(channels)
@@ -47,6 +56,7 @@ class Preprocess:
         self.interpolation = interpolation
         self.resize_mode = resize_mode
         self.crop_pct = float(crop_pct)
+        self.crop_mode = crop_mode
 
     @classmethod
     def from_card(cls, card: Any) -> Preprocess:
@@ -58,6 +68,7 @@ class Preprocess:
             interpolation=card.interpolation,
             resize_mode=card.resize_mode,
             crop_pct=card.crop_pct,
+            crop_mode=card.crop_mode,
         )
 
     def pixels(self, image: Image.Image) -> np.ndarray:
@@ -102,17 +113,61 @@ def to_pixels(image: Image.Image, pre: Preprocess) -> np.ndarray:
     height, width = pre.input_size
     resample = _RESAMPLE[pre.interpolation]
     if pre.resize_mode == "center-crop":
-        # timm/torchvision eval transform: shorter side to size/crop_pct, then centre crop.
-        scale_h, scale_w = height / pre.crop_pct, width / pre.crop_pct
-        ratio = max(scale_h / image.height, scale_w / image.width)
-        new = (max(width, round(image.width * ratio)), max(height, round(image.height * ratio)))
-        image = image.resize(new, resample)
-        left, top = (new[0] - width) // 2, (new[1] - height) // 2
-        image = image.crop((left, top, left + width, top + height))
+        image = _eval_resize_crop(image, pre, resample)
     elif image.size != (width, height):
         image = image.resize((width, height), resample)
     arr = np.asarray(image, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _eval_resize_crop(image: Image.Image, pre: Preprocess, resample: Image.Resampling) -> Image.Image:
+    """timm's ``transforms_imagenet_eval`` for ``crop_mode`` center, squash or border.
+
+    Each step repeats timm's (and torchvision's) arithmetic, roundings included, so the
+    pixels are the same: the scale size is ``floor(size / crop_pct)``; ``center`` resizes the
+    shorter side to it (torchvision truncates the longer side; timm's ``ResizeKeepRatio``
+    rounds both for non-square inputs), ``squash`` both sides, ``border`` the longer side;
+    then a centre crop, padded where the image is smaller (with 0, or for ``border`` with the
+    mean colour), offsets rounded half to even as torchvision does.
+    """
+    height, width = pre.input_size
+    scale_h = max(1, math.floor(height / pre.crop_pct))
+    scale_w = max(1, math.floor(width / pre.crop_pct))
+    img_w, img_h = image.size
+    fill: tuple[int, ...] = (0,) * pre.channels
+    if pre.crop_mode == "squash":
+        size = (scale_w, scale_h)
+    elif pre.crop_mode == "border":  # ResizeKeepRatio(longest=1): the longer side fits
+        ratio = max(img_h / scale_h, img_w / scale_w)
+        size = (max(1, round(img_w / ratio)), max(1, round(img_h / ratio)))
+        fill = tuple(round(255 * m) for m in pre.mean)
+    elif scale_h == scale_w:  # torchvision Resize(int): shorter side exact, longer truncated
+        short, long = min(img_w, img_h), max(img_w, img_h)
+        new_long = int(scale_h * long / short)
+        size = (scale_h, new_long) if img_w <= img_h else (new_long, scale_h)
+    else:  # ResizeKeepRatio(longest=0): the shorter side (relative to the target) fits
+        ratio = min(img_h / scale_h, img_w / scale_w)
+        size = (max(1, round(img_w / ratio)), max(1, round(img_h / ratio)))
+    if image.size != size:
+        image = image.resize(size, resample)
+    return _center_crop_or_pad(image, height, width, fill)
+
+
+def _center_crop_or_pad(image: Image.Image, height: int, width: int, fill: tuple[int, ...]) -> Image.Image:
+    """torchvision's ``center_crop`` (timm's ``center_crop_or_pad``): pad to at least the
+    output size, the odd pixel right and bottom, then crop at round-half-even offsets."""
+    img_w, img_h = image.size
+    if width > img_w or height > img_h:
+        left, top = max(0, (width - img_w) // 2), max(0, (height - img_h) // 2)
+        padded = Image.new(image.mode, (max(width, img_w), max(height, img_h)),
+                           fill[0] if image.mode == "L" else fill)
+        padded.paste(image, (left, top))
+        image = padded
+        img_w, img_h = image.size
+    if (img_w, img_h) == (width, height):
+        return image
+    top, left = int(round((img_h - height) / 2.0)), int(round((img_w - width) / 2.0))
+    return image.crop((left, top, left + width, top + height))
 
 
 def normalize(pixels: Any, pre: Preprocess, *, channels_last: bool = False) -> Any:

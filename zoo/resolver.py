@@ -8,10 +8,15 @@ makes sense for it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.card import CardError, ModelCard
+from zoo.checkpoint import load, read_card
 from zoo.errors import ZooError
+from zoo.registry import model_info
+
+if TYPE_CHECKING:
+    from zoo.models import Built
 
 __all__ = ["resolve_card", "resolve", "kind_of"]
 
@@ -32,13 +37,9 @@ def resolve_card(ref: str | Path) -> ModelCard:
     """The card of any reference, without building a model (no torch for names and files)."""
     kind = kind_of(ref)
     if kind == "checkpoint":
-        from zoo.checkpoint import read_card
-
         return read_card(ref)
     if kind == "onnx":
         return read_onnx_card(ref)
-    from zoo.registry import model_info
-
     return model_info(str(ref))
 
 
@@ -46,7 +47,7 @@ def read_onnx_card(path: str | Path) -> ModelCard:
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"ONNX file '{path}' does not exist")
-    import onnx
+    import onnx  # here: describing names and checkpoints needs no onnx
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
@@ -64,40 +65,38 @@ def resolve(
     *,
     num_classes: int | None = None,
     pretrained: Any = False,
-    device: str = "cpu",
-) -> tuple[Any, ModelCard]:
-    """The torch model and its card for a registry name or a checkpoint.
+    device: Any = "cpu",
+) -> Built:
+    """The torch model and its card, as one value, for a registry name or a checkpoint.
+
+    Every torch operation (train, finetune, evaluate, predict, features, export, bench, info)
+    starts here.
 
     Args:
-        ref: registry name or ``.safetensors`` checkpoint.
-        num_classes: a different class count replaces the head (names only).
-        pretrained: see :func:`zoo.models.build` (names only).
+        ref: registry name (``digitnet``, ``timm/resnet18``, ``plugin:name``) or a
+            ``.safetensors`` checkpoint.
+        num_classes: a different class count replaces the head, for every kind of model
+            through :func:`zoo.heads.set_num_classes` (the card's labels are reset).
+        pretrained: for names: see :func:`zoo.models.build`; a checkpoint carries its weights.
         device: where the model is placed.
+
+    Returns:
+        :class:`zoo.models.Built` ``(module, card)``; unpacks as ``model, card = resolve(ref)``.
     """
+    # torch: describing a reference (resolve_card, zoo info --no-layers) never imports it
+    from zoo.heads import set_num_classes
+    from zoo.models import Built, build
+
     kind = kind_of(ref)
     if kind == "onnx":
         raise ZooError(f"'{ref}' is an ONNX file: use it with 'zoo predict' or 'zoo bench', or zoo.runtime.Predictor")
     if kind == "checkpoint":
-        from zoo.checkpoint import load
-
-        classifier = load(ref, device=device)
-        if num_classes is not None and num_classes != classifier.card.num_classes:
-            raise ZooError(
-                f"checkpoint '{ref}' has {classifier.card.num_classes} classes; "
-                f"to train it on {num_classes} use 'zoo finetune {ref} --classes {num_classes}'"
-            )
-        return classifier.module, classifier.card
-    from zoo.models import build
-    from zoo.registry import model_info
-
-    card = model_info(str(ref))
-    model = build(card, num_classes=num_classes, pretrained=pretrained)
-    loaded = getattr(model, "zoo_pretrained", None)  # set by zoo.weights.load_pretrained
-    if loaded is not None:
-        from zoo.weights import adapt_card
-
-        card = adapt_card(card, loaded.source, num_classes)
-        card = card.replace(extra={**card.extra, "pretrained": loaded.source.tag})
-    if num_classes is not None and num_classes != card.num_classes:
-        card = card.replace(num_classes=num_classes)
-    return model.to(device), card
+        module, card = load(ref)
+        if num_classes is not None and num_classes != card.num_classes:
+            set_num_classes(module, num_classes)
+            card = card.replace(num_classes=num_classes)
+        built = Built(module, card.replace(extra={**card.extra, "pretrained": {"tag": "checkpoint", "path": str(ref)}}))
+    else:
+        built = build(model_info(str(ref)), num_classes=num_classes, pretrained=pretrained)
+    built.module.to(device)
+    return built

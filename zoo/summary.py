@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.card import ModelCard
 
@@ -36,8 +37,6 @@ def layer_names(model: nn.Module) -> list[str]:
 @torch.no_grad()
 def layer_table(model: nn.Module, card: ModelCard) -> LayerTable:
     """Run one input through ``model`` and record every leaf layer's output shape."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     shapes: dict[str, tuple[int, ...]] = {}
     order: list[str] = []
     hooks = []

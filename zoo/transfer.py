@@ -1,7 +1,7 @@
 """Transfer learning: pretrained weights, a new head, a frozen backbone, a faster head.
 
 MATLAB replaces ``layers(23)`` with ``fullyConnectedLayer(2, 'WeightLearnRateFactor', 10)``;
-here the head is found for every model by :mod:`zoo.models.heads`, the backbone can be
+here the head is found for every model by :mod:`zoo.heads`, the backbone can be
 frozen (``freeze="backbone"``) and the head can learn ``head_lr_factor`` times faster.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from zoo.errors import ZooError
-from zoo.models.heads import head_name
+from zoo.heads import head_name
 
 __all__ = ["FREEZE_CHOICES", "param_groups", "apply_freeze", "set_train_mode"]
 

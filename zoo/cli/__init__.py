@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from zoo import __version__
-from zoo.errors import ZooError
+from zoo.errors import ZooError, close_matches
 
 __all__ = ["main", "cli"]
 
@@ -60,8 +60,6 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = click.utils.make_str(args[0])
         if name not in COMMANDS and not name.startswith("-"):
-            from zoo.errors import close_matches
-
             raise ZooError(f"no command '{name}'.{close_matches(name, COMMANDS)} See: zoo --help")
         return super().resolve_command(ctx, args)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zoo.cli.output import print_json, print_table
+from zoo.resolver import kind_of
 
 __all__ = ["bench_command"]
 
@@ -29,8 +30,7 @@ def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seco
     counts a multiply-add as 2. 'vs torch' is throughput over torch eager at that batch.
     torch-compile's compile time is excluded (shown as setup).
     """
-    from zoo.bench import bench, parse_list
-    from zoo.resolver import kind_of
+    from zoo.bench import bench, parse_list  # torch: 'zoo bench --help' stays fast
 
     if runtimes is None:
         runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from zoo import registry
+from zoo.catalogs import plugins
 from zoo.cli.output import print_json, print_table
+from zoo.listing import list_entries
+from zoo.resolver import kind_of, resolve_card
 
 __all__ = ["list_command", "info_command", "plugins_command"]
 
@@ -24,7 +26,7 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
     such as timm is listed member by member when PATTERN starts with its prefix.
     """
     kinds = ("model", "family", "dataset") if kind is None else ((kind, "family") if kind == "model" else (kind,))
-    rows = registry.list_entries(pattern, source=source, tag=tag, kinds=kinds)
+    rows = list_entries(pattern, source=source, tag=tag, kinds=kinds)
     if as_json:
         print_json([{"name": r.name, "kind": r.kind, "source": r.source, "summary": r.summary, "tags": list(r.tags)} for r in rows])
         return
@@ -32,7 +34,7 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
         click.echo(f"nothing matches '{pattern}'" if pattern else "no entries", err=True)
         return
     print_table(None, ["NAME", "KIND", "SOURCE", "SUMMARY"], ((r.name, r.kind, r.source, r.summary) for r in rows))
-    broken = [p for p in registry.plugins() if p.error]
+    broken = [p for p in plugins() if p.error]
     if broken:
         click.echo(f"{len(broken)} plugin(s) could not be read and were skipped: see 'zoo plugins'", err=True)
 
@@ -48,11 +50,10 @@ def info_command(name: str, layers: bool, as_json: bool) -> None:
     parameters, with totals for parameters and FLOPs for one input. The names are
     what 'zoo features --layer' takes.
     """
-    from zoo.resolver import kind_of, resolve_card
-
     card = resolve_card(name)
     table = None
     if layers and kind_of(name) != "onnx":
+        # torch: 'zoo list' and 'zoo info --no-layers' never import it
         from zoo.resolver import resolve
         from zoo.summary import layer_table
 
@@ -85,8 +86,7 @@ def _print_card(card, *, in_file: bool) -> None:
         ("summary", card.summary),
         ("task", card.task),
         *((("factory", card.factory),) if card.factory else ()),  # files carry none: the catalog builds
-        ("input", f"{card.channels}x{card.input_size[0]}x{card.input_size[1]} "
-                  f"({card.resize_mode}, {card.interpolation})"),
+        ("input", f"{card.channels}x{card.input_size[0]}x{card.input_size[1]} ({_resize(card)}, {card.interpolation})"),
         ("mean / std", f"{list(card.mean)} / {list(card.std)}"),
         ("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}" if card.labels else "")),
         ("weights", _weights_row(card, in_file)),
@@ -97,6 +97,12 @@ def _print_card(card, *, in_file: bool) -> None:
         if key in card.training:
             rows.append((key, ", ".join(f"{k}={v}" for k, v in card.training[key].items())))
     print_table(None, ["", ""], rows)
+
+
+def _resize(card) -> str:
+    if card.resize_mode != "center-crop":
+        return card.resize_mode
+    return f"center-crop {card.crop_pct:g}" + (f", {card.crop_mode}" if card.crop_mode != "center" else "")
 
 
 def _weights_row(card, in_file: bool) -> str:
@@ -124,7 +130,9 @@ def plugins_command(check: bool, as_json: bool) -> None:
     Broken plugins are skipped everywhere else; this command works even when a plugin's
     code cannot be imported. Set ZOO_STRICT_PLUGINS=1 to make plugin errors fatal.
     """
-    from zoo.plugin_check import check_plugins
+    from zoo.plugin_check import (
+        check_plugins,  # imports plugin code: only for 'zoo plugins'
+    )
 
     reports = check_plugins(build=check)
     if as_json:

@@ -10,8 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import numpy as np
 
 from zoo.cli.output import print_json, print_table, warn
+from zoo.data import open_dataset
+from zoo.data.digits import make_digits
+from zoo.data.montage import save_montage
 
 __all__ = ["data_group"]
 
@@ -49,8 +53,6 @@ def make_digits_command(
     overwrite: bool,
 ) -> None:
     """Render 10 x N grayscale digits into OUT/0..9/ (the lecture's DigitDataset)."""
-    from zoo.data.digits import make_digits
-
     meta = make_digits(
         out, per_class=per_class, size=size, seed=seed, fonts=fonts or None, style=style, workers=workers,
         overwrite=overwrite, warn=warn,
@@ -70,11 +72,6 @@ def make_digits_command(
 @click.option("--json", "as_json", is_flag=True, help="Counts as JSON.")
 def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_json: bool) -> None:
     """Counts per label and a montage PNG of random samples with their labels."""
-    import numpy as np
-
-    from zoo.data import open_dataset
-    from zoo.data.montage import save_montage
-
     with _warnings_as_lines():
         dataset = open_dataset(path, adapter)
     counts = dataset.counts()
@@ -104,8 +101,6 @@ def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_
 @click.option("--adapter", default="auto", show_default=True)
 def check_command(path: Path, adapter: str) -> None:
     """Decode every image; report modes, sizes and unreadable files (exit 1 if any)."""
-    from zoo.data import open_dataset
-
     with _warnings_as_lines():
         dataset = open_dataset(path, adapter)
     modes: Counter[str] = Counter()

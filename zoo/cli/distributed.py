@@ -14,9 +14,15 @@ from pathlib import PurePath
 from typing import Any
 
 import click
+import torch
+from click.core import ParameterSource
 
-from zoo.distributed.env import DEFAULT_TIMEOUT, configure
+from zoo.cli.output import warn
+from zoo.data import open_dataset
+from zoo.distributed.env import DEFAULT_TIMEOUT, configure, settings
+from zoo.distributed.launch import RDZV_BACKENDS, launch
 from zoo.errors import ZooError
+from zoo.resolver import resolve_card
 
 __all__ = ["distributed_options", "worker_argv", "LAUNCH_PARAMS"]
 
@@ -25,8 +31,6 @@ _FLAGS = {name: "--" + name.replace("_", "-") for name in LAUNCH_PARAMS}
 
 
 def _options() -> list[click.Option]:
-    from zoo.distributed.launch import RDZV_BACKENDS
-
     return [
         click.Option(["--nproc"], type=click.IntRange(min=1), default=None, metavar="N",
                      help="Train with N processes on this machine (DDP: one per GPU, or CPU processes), "
@@ -62,14 +66,11 @@ def distributed_options(command: click.Command) -> click.Command:
         in_worker = "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
         if not wanted or wanted == {"nproc": 1}:
             if not in_worker and _sync_bn_flag():
-                from zoo.cli.output import warn
-
                 warn("--sync-bn has no effect in a single process; it applies with --nproc N or under torchrun")
             return inner(*args, **kwargs)
         if in_worker:
             given = ", ".join(_FLAGS[name] for name in wanted)
             raise ZooError(f"this process is already a worker started by torchrun; leave out {given}")
-        from zoo.distributed.launch import launch
 
         ctx = click.get_current_context()
         _check_inputs(ctx.params)
@@ -84,28 +85,20 @@ def distributed_options(command: click.Command) -> click.Command:
 
 
 def _sync_bn_flag() -> bool:
-    from zoo.distributed.env import settings
-
     return bool(settings()["sync_bn"])
 
 
 def _check_inputs(params: dict[str, Any]) -> None:
     """The model and data every worker would open: a wrong name fails here, once, before any worker starts."""
     if params.get("model"):
-        from zoo.resolver import resolve_card
-
         resolve_card(params["model"])
     for key in ("data", "val"):
         if params.get(key):
-            from zoo.data import open_dataset
-
             open_dataset(params[key], params.get("adapter") or "folder")
 
 
 def _check_devices(device: str, nproc: int) -> None:
     """Mistakes every worker would make alike, caught once before any worker starts."""
-    import torch
-
     gpus = torch.cuda.device_count() if device in ("auto", "cuda") else 0
     if device == "cuda" and gpus == 0:
         raise ZooError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
@@ -123,8 +116,6 @@ def worker_argv(ctx: click.Context, drop: tuple[str, ...] = ()) -> list[str]:
     Only values the user gave (command line or prompt) are written; defaults and environment
     variables reach the workers by themselves. Options come first, then ``--`` and the arguments.
     """
-    from click.core import ParameterSource
-
     options: list[str] = []
     arguments: list[str] = []
     for param in ctx.command.params:

@@ -10,6 +10,7 @@ import click
 
 from zoo import __version__, settings
 from zoo.cli.output import print_json, print_table
+from zoo.plugin_check import check_plugins
 
 __all__ = ["doctor_command", "diagnose"]
 
@@ -26,8 +27,6 @@ def _version(dist: str) -> str:
 
 def diagnose() -> dict:
     """Everything doctor reports, as data; ``problems`` holds what needs fixing, with the fix."""
-    from zoo.plugin_check import check_plugins
-
     versions = {"python": platform.python_version(), "zoo": __version__}
     versions.update({dist: _version(dist) or "not installed" for dist in _PACKAGES})
     problems: list[str] = []
@@ -39,14 +38,14 @@ def diagnose() -> dict:
         )
     providers: list[str] = []
     try:
-        import onnxruntime
+        import onnxruntime  # here: a broken install is reported, not fatal
 
         providers = list(onnxruntime.get_available_providers())
     except Exception as exc:  # a broken install can fail in any way
         problems.append(f"onnxruntime does not import: {exc}. Fix: pip install --force-reinstall onnxruntime-gpu")
     cuda = "not checked"
     try:
-        import torch
+        import torch  # as above
 
         cuda = f"{torch.cuda.device_count()} device(s): {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "none"
     except Exception as exc:

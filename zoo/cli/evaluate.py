@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from zoo.cli.output import print_json, print_table
+
 __all__ = ["evaluate_command"]
 
 
@@ -28,8 +30,7 @@ def evaluate_command(checkpoint: str, data: str, adapter: str, plot: str | None,
 
     The confusion chart (MATLAB confusionchart) is written as a PNG.
     """
-    from zoo.cli.output import print_json, print_table
-    from zoo.evaluation import evaluate
+    from zoo.evaluation import evaluate  # torch: 'zoo evaluate --help' stays fast
 
     target = None if no_plot else Path(plot) if plot else Path(checkpoint).parent / "confusion-matrix.png"
     result = evaluate(checkpoint, data, adapter=adapter, plot=target, batch_size=batch_size, device=device)

@@ -19,7 +19,7 @@ __all__ = ["features_command"]
 def features_command(model: str, layer: str, data: str, out: str, adapter: str, weights: str, batch_size: int,
                      device: str) -> None:
     """Extract the activations of every image in --data at --layer of MODEL (checkpoint or registry name)."""
-    from zoo.features import extract
+    from zoo.features import extract  # torch: 'zoo features --help' stays fast
 
     result = extract(model, layer, data, out=out, adapter=adapter, batch_size=batch_size, device=device,
                      pretrained=weights)

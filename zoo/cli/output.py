@@ -13,7 +13,9 @@ __all__ = ["console", "print_table", "print_json", "warn"]
 
 
 def console(stderr: bool = False) -> Any:
-    from rich.console import Console
+    from rich.console import (
+        Console,  # rich costs ~50 ms: only when something is printed
+    )
 
     stream = sys.stderr if stderr else sys.stdout
     # On a terminal rich fits the table to the window; piped output keeps one row per line.
@@ -22,7 +24,7 @@ def console(stderr: bool = False) -> Any:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, justify: Sequence[str] = ()) -> None:
-    from rich.table import Table
+    from rich.table import Table  # as above
 
     table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
     for i, column in enumerate(columns):

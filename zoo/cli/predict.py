@@ -7,17 +7,20 @@ from typing import Any
 
 import click
 
+from zoo.cli.output import print_json, print_table
+from zoo.errors import ZooError
+from zoo.preprocess import IMAGE_SUFFIXES
+from zoo.resolver import kind_of
+
 __all__ = ["predict_command", "predict"]
 
 
 def _expand(images: tuple[str, ...]) -> list[Path]:
-    from zoo.errors import ZooError
-    from zoo.preprocess import IMAGE_SUFFIXES as suffixes
     out: list[Path] = []
     for item in images:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not found:
                 raise ZooError(f"folder '{path}' holds no images")
             out += found
@@ -29,25 +32,19 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
 
 
 def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "auto", device: str = "auto") -> list[Any]:
-    """Predictions (:class:`zoo.classifier.Prediction`) for ``images`` with any kind of model reference."""
-    from zoo.resolver import kind_of
-
+    """:class:`zoo.prediction.Prediction` per image, from a checkpoint, an ONNX file or a registry name."""
     if kind_of(model) == "onnx":
-        import numpy as np
-
-        from zoo.classifier import predictions_from_probs
-        from zoo.runtime import Predictor
+        from zoo.runtime import Predictor  # onnxruntime: only for an .onnx file
 
         predictor = Predictor(model)
         click.echo(f"onnxruntime: {predictor.provider}", err=True)
-        results = predictor.predict([str(p) for p in images])
-        probs = np.stack([r.probabilities for r in results])
-        return predictions_from_probs(probs, list(results[0].labels), top_k=top_k, sources=[r.source for r in results])
-    from zoo.features import load_classifier
+        return predictor.predict([str(p) for p in images], k=top_k)
+    from zoo.classifier import (
+        load,  # torch: not for an .onnx file, nor for 'zoo predict --help'
+    )
     from zoo.device import pick_device
 
-    classifier = load_classifier(model, weights).to(pick_device(device))
-    return classifier.classify(images, top_k=top_k)
+    return load(model, weights=weights, device=pick_device(device)).classify(images, top_k=top_k)
 
 
 @click.command("predict")
@@ -67,9 +64,6 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
     zoo predict efficientnet_lite0 cat.jpg           # ImageNet weights, offline
     zoo predict alexnet picture.jpg                  # "deep learning in 7 lines"
     """
-    from zoo.cli.output import print_json, print_table
-    from zoo.errors import ZooError
-
     if top_k < 1:
         raise ZooError(f"--top-k must be at least 1, not {top_k}")
     if weights == "none":
@@ -78,7 +72,7 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
     if as_json:
         print_json([p.to_dict() for p in predictions])
         return
-    print_table(None, ["IMAGE", "LABEL", "SCORE", f"TOP {top_k}"],
-                ((p.source, p.label, f"{100 * p.score:.2f}%",
-                  ", ".join(f"{label} {100 * score:.1f}%" for label, score in p.top_k)) for p in predictions),
+    print_table(None, ["IMAGE", "LABEL", "PROBABILITY", f"TOP {top_k}"],
+                ((p.source, p.label, f"{100 * p.probability:.2f}%",
+                  ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.top())) for p in predictions),
                 justify=("left", "left", "right", "left"))

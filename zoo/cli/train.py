@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from zoo.cli.distributed import distributed_options  # distributed (issue 6): --nproc, --nnodes, ...
+from zoo.cli.distributed import (
+    distributed_options,  # distributed (issue 6): --nproc, --nnodes, ...
+)
+from zoo.cli.output import print_json
+from zoo.training import TrainingInterrupted, TrainOptions, finetune, train
+from zoo.training.options import DEVICES, SCHEDULES, SHUFFLES, SOLVERS
 
 __all__ = ["train_command", "finetune_command"]
 
@@ -30,8 +35,6 @@ See docs/training.md.
 
 def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The trainingOptions flags, shared by train and finetune."""
-    from zoo.training.options import DEVICES, SCHEDULES, SHUFFLES, SOLVERS
-
     options = [
         click.option("--data", required=True, help="Training images: a folder of DIR/<label>/*.png (or --adapter's format)."),
         click.option("--val", "val", default=None, help="Separate validation set (instead of --split)."),
@@ -63,8 +66,6 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _options(values: dict[str, Any]) -> Any:
-    from zoo.training import TrainOptions
-
     keys = ("solver", "lr", "lr_schedule", "lr_drop_factor", "lr_drop_period", "batch_size", "momentum", "l2",
             "split", "val_every", "shuffle", "augment", "device", "seed")
     chosen = {k: values[k] for k in keys}
@@ -74,8 +75,6 @@ def _options(values: dict[str, Any]) -> Any:
 
 
 def _report(result: Any, as_json: bool) -> None:
-    from zoo.cli.output import print_json
-
     if not result.files:  # distributed (issue 6): only rank 0 writes and reports
         return
     if as_json:
@@ -89,8 +88,6 @@ def _report(result: Any, as_json: bool) -> None:
 
 def _interruptible(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a training call; Ctrl-C ends with 'interrupted: ...' and exit status 130, not 'error:'."""
-    from zoo.training import TrainingInterrupted
-
     try:
         return call(*args, **kwargs)
     except TrainingInterrupted as exc:
@@ -117,8 +114,6 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
     Lab 6:  zoo train digitnet --data digits --epochs 4 --val-every 30
     Writes OUT/model.safetensors, OUT/history.csv and OUT/training-progress.png.
     """
-    from zoo.training import train
-
     result = _interruptible(train, model, data, options=_options(values), val=val, adapter=adapter, out=out, num_classes=num_classes,
                    pretrained=_weights_value(weights), resume=resume, progress=False if as_json else progress)
     _report(result, as_json)
@@ -146,8 +141,6 @@ def finetune_command(model: str, data: str, val: str | None, adapter: str, out: 
     Offline: zoo finetune efficientnet_lite0 --data Images --classes 2
     MODEL may also be a zoo checkpoint; its weights are the starting point.
     """
-    from zoo.training import finetune
-
     result = _interruptible(finetune, model, data, classes=classes, weights=_weights_value(weights), freeze=freeze,
                       head_lr_factor=head_lr_factor, options=_options(values), val=val, adapter=adapter, out=out,
                       resume=resume, progress=False if as_json else progress)

@@ -84,8 +84,9 @@ def augment(batch: Any, spec: AugmentSpec, generator: Any = None, *, fill: float
         generator: a CPU ``torch.Generator`` for reproducible draws.
         fill: value of the pixels the transform uncovers.
     """
+    # torch here, not at the top: zoo.training.options parses AugmentSpec without importing torch
     import torch
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # here: options parse AugmentSpec without torch
 
     if not spec.active or batch.shape[0] == 0:
         return batch

@@ -1,16 +1,36 @@
-"""The contract every dataset adapter (built-in or plugin) fulfils."""
+"""What every part of ``zoo.data`` shares: the adapter contract and the data warning.
+
+``ImageDataset`` is the contract every dataset adapter (built-in or plugin) fulfils;
+``DataWarning`` is the warning for samples zoo worked around, issued by ``warn_data``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["ImageDataset"]
+from zoo.errors import ZooWarning
+
+__all__ = ["ImageDataset", "DataWarning", "warn_data"]
+
+
+class DataWarning(ZooWarning):
+    """A problem with some samples that zoo worked around (files skipped, folders left out)."""
+
+
+def warn_data(message: str, stacklevel: int = 2) -> None:
+    """Issue ``message`` as a ``DataWarning``; ``stacklevel`` counts from the caller, as in ``warnings.warn``.
+
+    Adapters take a ``warn`` callback; their default is ``functools.partial(warn_data,
+    stacklevel=N)`` with N chosen so the warning names the line in the user's code.
+    """
+    warnings.warn(message, DataWarning, stacklevel=stacklevel + 1)
 
 
 class ImageDataset(ABC):

@@ -27,7 +27,8 @@ from zoo.preprocess import Preprocess
 
 __all__ = ["CacheEntry", "cache_key", "cache_folder", "read", "write", "clear"]
 
-FORMAT = 1
+#: 2: IDX sets decode through zoo.preprocess.to_pixels too (1 skipped it at the model's size)
+FORMAT = 2
 
 
 @dataclass
@@ -53,6 +54,7 @@ def cache_key(dataset: ImageDataset, pre: Preprocess) -> str:
         "interpolation": pre.interpolation,
         "resize_mode": pre.resize_mode,
         "crop_pct": pre.crop_pct if pre.resize_mode == "center-crop" else None,
+        "crop_mode": pre.crop_mode if pre.resize_mode == "center-crop" else None,
     }
     h = hashlib.sha256(dataset.fingerprint().encode())
     h.update(np.asarray(dataset.labels, dtype=np.int64).tobytes())

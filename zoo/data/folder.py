@@ -9,17 +9,16 @@ ignored. Files are only listed here: a corrupt file is found when it is decoded,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from zoo.data import DataWarning
-from zoo.data.base import ImageDataset
+from zoo.data.base import ImageDataset, warn_data
 from zoo.errors import ZooError
 from zoo.preprocess import IMAGE_SUFFIXES, open_image
 
@@ -69,7 +68,7 @@ class FolderDataset(ImageDataset):
     """
 
     def __init__(self, root: str | Path, *, warn: Callable[[str], None] | None = None) -> None:
-        warn = warn or (lambda message: warnings.warn(message, DataWarning, stacklevel=4))
+        warn = warn or functools.partial(warn_data, stacklevel=3)  # names the line calling open_dataset
         self.root = Path(root).expanduser()
         if not self.root.exists():
             raise ZooError(f"data folder '{root}' does not exist")

@@ -103,10 +103,6 @@ class IdxDataset(ImageDataset):
     def describe(self, index: int) -> str:
         return f"{self.files[0]}[{index}]"
 
-    def uint8_images(self) -> np.ndarray:
-        """All images, already decoded, (N, H, W) uint8: ``to_tensors`` skips Pillow for them."""
-        return self.images
-
     def fingerprint(self) -> str:
         h = hashlib.sha256(b"IdxDataset")
         for path in self.files:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from zoo.data.base import ImageDataset
 from zoo.errors import ZooError
@@ -36,8 +37,6 @@ class StreamingSet:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
-        import torch
-
         try:
             pixels = self.pre.pixels(self.dataset.load(int(index)))
         except (ZooError, MemoryError):
@@ -49,8 +48,6 @@ class StreamingSet:
 
 def skip_unreadable(batch: list[Any]) -> Any:
     """``collate_fn`` for ``StreamingSet``: stacks the readable samples, drops the rest."""
-    import torch
-
     kept = [item for item in batch if item is not None]
     if not kept:
         return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.int64)

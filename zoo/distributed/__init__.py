@@ -36,7 +36,7 @@ __all__ = [
 
 def trainer_class() -> type:
     """The trainer for this process: distributed inside a multi-process job, else the plain one."""
-    from zoo.distributed.trainer import trainer_class as pick
+    from zoo.distributed.trainer import trainer_class as pick  # torch: importing zoo.distributed stays torch-free
 
     return pick()
 

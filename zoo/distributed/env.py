@@ -10,10 +10,15 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import torch
+import torch.distributed as dist
+
+from zoo.device import pick_device
 from zoo.errors import ZooError
 
 __all__ = [
@@ -103,10 +108,6 @@ def settings() -> dict[str, Any]:
 
 def device_for(name: str) -> Any:
     """The device of this worker: ``cuda:LOCAL_RANK`` on GPUs, else the CPU."""
-    import torch
-
-    from zoo.device import pick_device
-
     device = pick_device(name)
     if device.type == "cuda":
         local = current().local_rank
@@ -120,8 +121,6 @@ def device_for(name: str) -> Any:
 
 def setup(device: Any) -> DistEnv:
     """Join the job's process group (NCCL on CUDA, gloo on the CPU) once; returns this worker's place."""
-    import torch.distributed as dist
-
     env = current()
     if not env.active or dist.is_initialized():
         return env
@@ -140,16 +139,12 @@ def setup(device: Any) -> DistEnv:
 
 
 def _destroy() -> None:
-    import torch.distributed as dist
-
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def comm_error_message(exc: BaseException) -> str:
     """The gist of a backend error: gloo and NCCL wrap one sentence in source paths and C++ frames."""
-    import re
-
     for line in str(exc).splitlines():
         line = re.sub(r"^\[[^\]]*\.(?:cc|cpp|h|hpp):\d+\]\s*", "", line.strip())
         if line and not line.startswith(("Exception raised from", "frame #")):
@@ -160,14 +155,10 @@ def comm_error_message(exc: BaseException) -> str:
 # -- collectives (all no-ops in a single process) ------------------------------------------
 
 def _initialized() -> bool:
-    import torch.distributed as dist
-
     return dist.is_available() and dist.is_initialized()
 
 
 def barrier() -> None:
-    import torch.distributed as dist
-
     if _initialized():
         dist.barrier()
 
@@ -176,9 +167,6 @@ def all_reduce_sum(values: list[float], device: Any = "cpu") -> list[float]:
     """Element-wise sum over all workers, in float64, with one collective."""
     if not _initialized():
         return list(values)
-    import torch
-    import torch.distributed as dist
-
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
@@ -188,8 +176,6 @@ def all_reduce_mean(value: float, device: Any = "cpu") -> float:
     """Mean of a scalar over all workers."""
     if not _initialized():
         return value
-    import torch.distributed as dist
-
     return all_reduce_sum([value], device)[0] / dist.get_world_size()
 
 
@@ -197,16 +183,12 @@ def broadcast_buffers(module: Any, src: int = 0) -> None:
     """Give every worker rank ``src``'s buffers (batch-norm running statistics)."""
     if not _initialized():
         return
-    import torch.distributed as dist
-
     for buffer in module.buffers():
         dist.broadcast(buffer.data, src)
 
 
 def state_hash(module: Any) -> str:
     """SHA-256 over a module's state_dict (names, dtypes, shapes and bytes), for equality checks."""
-    import torch
-
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         tensor = tensor.detach().to("cpu").contiguous()

@@ -105,6 +105,7 @@ def launch(command: Sequence[str], *, nproc: int = 1, timeout: float = DEFAULT_T
     cores = os.cpu_count() or 1
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))  # torchrun would force 1
     os.environ["ZOO_DIST_TIMEOUT"] = str(timeout)
+    # torch's elastic launcher, imported once the environment above is set
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError

@@ -9,18 +9,23 @@ rows are those of a single-process run.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from zoo.distributed import env as dist_env
 from zoo.errors import ZooError, ZooWarning
 from zoo.training.loop import Trainer
+from zoo.transfer import set_train_mode
 
 __all__ = ["DistributedTrainer", "shard_order", "trainer_class", "DEBUG_DIR_ENV", "FAIL_AT_ENV"]
 
@@ -71,8 +76,6 @@ class DistributedTrainer(Trainer):
     # -- hooks -------------------------------------------------------------------------------------
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
-        from torch.nn.parallel import DistributedDataParallel
-
         if self.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # keeps the same Parameter objects
         if not any(p.requires_grad for p in model.parameters()):
@@ -115,8 +118,6 @@ class DistributedTrainer(Trainer):
     @torch.no_grad()
     def validate(self, batch_size: int = 512) -> tuple[float, float]:
         """Each worker validates its share with rank 0's buffers; sums are all-reduced."""
-        from zoo.transfer import set_train_mode
-
         assert self.val_images is not None and self.val_labels is not None
         dist_env.broadcast_buffers(self.model)
         n = int(self.val_labels.shape[0])
@@ -152,8 +153,6 @@ class DistributedTrainer(Trainer):
         folder = os.environ.get(DEBUG_DIR_ENV)
         if not folder:
             return
-        import json
-
         path = Path(folder) / f"rank{self.rank}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"rank": self.rank, "world_size": self.world, "iterations": self.iteration,
@@ -177,10 +176,6 @@ def _parse_fail_at(spec: str, rank: int) -> tuple[int, str] | None:
 
 def _is_comm_error(exc: BaseException) -> bool:
     """Raised by a collective (DDP's or ours), or names a transport failure."""
-    import traceback
-
-    import torch.distributed as dist
-
     if isinstance(exc, (getattr(dist, "DistError", ()), TimeoutError)):
         return True
     for frame in traceback.extract_tb(exc.__traceback__):

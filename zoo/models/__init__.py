@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch import nn
 
 from zoo.card import ModelCard
 from zoo.errors import PluginError, ZooError
-from zoo.models.heads import num_outputs, set_num_classes
+from zoo.heads import num_outputs, set_num_classes
 from zoo.registry import catalog_card, create_factory, model_info
+from zoo.weights import adapt_card, load_pretrained
 
-__all__ = ["create_model", "build"]
+__all__ = ["Built", "build", "create_model"]
 
 
-def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = False) -> nn.Module:
+class Built(NamedTuple):
+    """A network and the card that describes it as built: labels, class count, and the
+    preprocessing its weights expect (``card.extra["pretrained"]`` records which were loaded)."""
+
+    module: nn.Module
+    card: ModelCard
+
+
+def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = False) -> Built:
     """Build the network a card names, with the installed catalog's factory.
 
     The factory and its arguments come from the catalog entry that ``card.name`` and
@@ -26,12 +35,14 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
     Args:
         card: the model's card (from the catalog, a checkpoint or a resume state).
         num_classes: outputs of the head; ``None`` keeps the card's. A different count
-            replaces the head after pretrained weights are loaded (transfer learning).
+            replaces the head after pretrained weights are loaded (transfer learning), and
+            the card's labels are reset.
         pretrained: ``False``/``"none"`` for random init, ``True``/``"auto"`` for the card's
             first weight source, a weight tag, or a path to a weights file.
 
     Returns:
-        The network, in eval mode, on the CPU.
+        :class:`Built`: the network (eval mode, CPU) and its card, adapted to the weights
+        that were loaded (their mean/std and, with the head unchanged, their class names).
     """
     entry = catalog_card(card)
     factory = create_factory(entry)
@@ -47,20 +58,21 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
     if num_outputs(model) != card.num_classes:
         set_num_classes(model, card.num_classes)
     if pretrained not in (False, None, "none", ""):
-        from zoo.weights import load_pretrained
-
-        load_pretrained(model, card, pretrained)
+        loaded = load_pretrained(model, card, pretrained)
+        card = adapt_card(card, loaded.source, num_classes)
+        card = card.replace(extra={**card.extra, "pretrained": loaded.to_dict()})
     if num_classes is not None and num_classes != card.num_classes:
         set_num_classes(model, num_classes)
-    return model.eval()
+        card = card.replace(num_classes=num_classes)
+    return Built(model.eval(), card)
 
 
 def create_model(name: str, *, num_classes: int | None = None, pretrained: Any = False) -> nn.Module:
-    """Build a registered model by name (``digitnet``, ``alexnet``, ``timm/resnet18``, ``plugin:name``).
+    """The network of a registered model (``digitnet``, ``alexnet``, ``timm/resnet18``, ``plugin:name``).
 
-    Changing ``num_classes`` works for every model through one mechanism
-    (:func:`zoo.models.heads.set_num_classes`).
+    Like timm's ``create_model``: only the module. :func:`zoo.resolve` gives the module and
+    its card (labels, and the preprocessing the loaded weights expect).
     """
     if num_classes is not None and num_classes < 1:
         raise ZooError(f"num_classes must be at least 1, not {num_classes}")
-    return build(model_info(name), num_classes=num_classes, pretrained=pretrained)
+    return build(model_info(name), num_classes=num_classes, pretrained=pretrained).module

@@ -8,14 +8,14 @@ __all__ = ["list_names", "card"]
 
 
 def list_names() -> list[str]:
-    import timm
+    import timm  # here: timm takes seconds to import; only listing or building its models needs it
 
     return list(timm.list_models())
 
 
 def card(arch: str) -> ModelCard:
     """A card from the architecture's default pretrained config (input size, mean/std, ...)."""
-    import timm.models
+    import timm.models  # as above
 
     cfg = timm.models.get_pretrained_cfg(arch)
     info = cfg.to_dict() if cfg is not None else {}
@@ -31,6 +31,7 @@ def card(arch: str) -> ModelCard:
             license=info.get("license") or "",
         )
     interpolation = info.get("interpolation", "bilinear")
+    crop_mode = info.get("crop_mode") or "center"  # timm's default when the cfg names none
     return ModelCard(
         name=f"timm/{arch}",
         source="timm",
@@ -45,7 +46,8 @@ def card(arch: str) -> ModelCard:
         std=tuple(info.get("std", (0.229, 0.224, 0.225))),
         interpolation=interpolation if interpolation in ("nearest", "bilinear", "bicubic") else "bilinear",
         resize_mode="center-crop",
-        crop_pct=float(info.get("crop_pct", 0.875)),
+        crop_pct=float(info.get("crop_pct") or 0.875),
+        crop_mode=crop_mode,
         num_classes=int(info.get("num_classes", 1000)) or 1000,
         weights=weights,
     )

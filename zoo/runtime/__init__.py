@@ -30,9 +30,9 @@ __all__ = [
 
 _LAZY = {
     "Predictor": "zoo.runtime.predictor",
-    "Prediction": "zoo.runtime.predictor",
+    "Prediction": "zoo.prediction",
     "IMAGE_SUFFIXES": "zoo.preprocess",
-    "softmax": "zoo.runtime.predictor",
+    "softmax": "zoo.prediction",
     "make_session": "zoo.runtime.providers",
     "cuda_device_count": "zoo.runtime.providers",
     "Preprocess": "zoo.preprocess",

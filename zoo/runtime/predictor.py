@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError
-from zoo.preprocess import IMAGE_SUFFIXES, Preprocess, normalize, open_image
+from zoo.prediction import Prediction, as_images, is_model_input, predictions
+from zoo.preprocess import IMAGE_SUFFIXES, Preprocess, normalize
 from zoo.runtime.providers import make_session
 
-__all__ = ["Predictor", "Prediction"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One image's result: the top label, its probability, and every class's probability."""
-
-    label: str
-    probability: float
-    probabilities: np.ndarray  # softmax over classes, in label order
-    labels: tuple[str, ...]
-    source: str = ""  # the file it came from, when known
-
-    @property
-    def index(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    def top(self, k: int = 5) -> list[tuple[str, float]]:
-        order = np.argsort(-self.probabilities)[:k]
-        return [(self.labels[i], float(self.probabilities[i])) for i in order]
-
-    def to_dict(self, k: int = 5) -> dict[str, Any]:
-        out: dict[str, Any] = {"label": self.label, "probability": round(self.probability, 6),
-                               "top": [{"label": lab, "probability": round(p, 6)} for lab, p in self.top(k)]}
-        if self.source:
-            out["file"] = self.source
-        return out
+__all__ = ["Predictor", "Prediction"]  # Prediction: zoo.prediction's, the same type as the torch classifier's
 
 
 class Predictor:
@@ -53,8 +26,9 @@ class Predictor:
         providers: ``"auto"`` (CUDA when onnxruntime-gpu finds a working GPU, else CPU),
             ``"cpu"``, ``"cuda"`` or a list of onnxruntime provider names.
         threads: intra-op threads (default: onnxruntime's, one per physical core).
-        labels, input_size, channels, mean, std, interpolation, resize_mode: override the
-            file's card; required (at least mean and std) for an ONNX file without zoo metadata.
+        labels, input_size, channels, mean, std, interpolation, resize_mode, crop_pct, crop_mode:
+            override the file's card; required (at least mean and std) for an ONNX file
+            without zoo metadata.
 
     ``provider`` says which provider runs; ``card`` is the file's model card.
     """
@@ -72,6 +46,8 @@ class Predictor:
         std: Sequence[float] | None = None,
         interpolation: str | None = None,
         resize_mode: str | None = None,
+        crop_pct: float | None = None,
+        crop_mode: str | None = None,
     ) -> None:
         if not isinstance(path, bytes):
             path = Path(path)
@@ -86,7 +62,8 @@ class Predictor:
         batch_dim = graph_input.shape[0] if graph_input.shape else None
         self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None  # --batch N files
         self.card = self._card(graph_input.shape, labels=labels, input_size=input_size, channels=channels,
-                               mean=mean, std=std, interpolation=interpolation, resize_mode=resize_mode)
+                               mean=mean, std=std, interpolation=interpolation, resize_mode=resize_mode,
+                               crop_pct=crop_pct, crop_mode=crop_mode)
         self.preprocess = Preprocess.from_card(self.card)
         self.labels = tuple(self.card.class_names)
         outputs = self.session.get_outputs()[0].shape
@@ -129,7 +106,7 @@ class Predictor:
         if missing:
             raise ZooError(
                 f"{self._name} carries no zoo metadata: pass {', '.join(missing)} "
-                "(Predictor(..., mean=, std=, input_size=, labels=) or zoo predict --mean/--std/--size)"
+                "(Predictor(..., mean=, std=, input_size=, labels=)); zoo predict needs a file exported by zoo"
             )
         outputs = self.session.get_outputs()[0].shape
         num_classes = len(overrides["labels"]) if "labels" in overrides else outputs[-1]
@@ -150,27 +127,11 @@ class Predictor:
 
     def pixels(self, item: Any) -> np.ndarray:
         """One image (path, PIL image or uint8 array) as uint8 H x W x C at the model's size."""
-        if isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            if not path.is_file():
-                raise ZooError(f"image '{path}' does not exist")
-            try:
-                item = open_image(path)
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise ZooError(f"'{path}' is not a readable image ({type(exc).__name__})") from None
-        elif isinstance(item, np.ndarray):
-            if item.dtype != np.uint8 or item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[2] not in (1, 3, 4)):
-                raise ZooError(
-                    f"an image array must be uint8 H x W or H x W x 1/3/4, not {item.dtype} {item.shape}"
-                )
-            item = Image.fromarray(item[:, :, 0] if item.ndim == 3 and item.shape[2] == 1 else item)
-        if not isinstance(item, Image.Image):
-            raise ZooError(f"cannot classify a {type(item).__name__}: pass a path, a PIL image or a uint8 array")
-        return self.preprocess.pixels(item)
+        return self.preprocess.pixels(as_images(item)[0][0])
 
     def model_input(self, items: Sequence[Any]) -> np.ndarray:
         """What the graph takes for a list of images: uint8 NHWC (embedded) or normalised float32 NCHW."""
-        batch = np.stack([self.pixels(item) for item in items])
+        batch = np.stack([self.preprocess.pixels(image) for image, _ in as_images(items)])
         if self.embedded:
             return batch
         return normalize(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), self.preprocess)
@@ -196,26 +157,27 @@ class Predictor:
             message = str(exc).strip().splitlines()[0][:200]
             raise ZooError(f"{self._name} rejected an input of shape {model_input.shape}: {message}") from None
 
-    def predict(self, images: Any, *, batch_size: int = 32) -> Prediction | list[Prediction]:
-        """Classify one image or a batch.
+    def predict(self, images: Any, *, batch_size: int = 32, k: int = 5) -> Prediction | list[Prediction]:
+        """Classify one image or a batch (:class:`zoo.prediction.Prediction`, as the torch classifier).
 
         ``images``: a path, a PIL image or a uint8 H x W (x C) array gives one
-        :class:`Prediction`; a list of those, or a uint8 N x H x W x C array, gives a list.
-        A float32 N x C x H x W array is taken as already-normalised model input.
+        :class:`Prediction`; a list of those, or a uint8 N x H x W x C array, gives a list, as
+        does a float32 N x C x H x W array of already-normalised model input. ``k``: how many
+        classes ``Prediction.top()`` and ``to_dict()`` list.
         """
+        if is_model_input(images) and not self.embedded:
+            return predictions(self.logits(np.ascontiguousarray(images, dtype=np.float32)), self.labels, k=k)
         if isinstance(images, np.ndarray) and images.ndim == 4:
-            if images.dtype == np.uint8:
-                return self.predict(list(images), batch_size=batch_size)
-            return self._results(self.logits(np.ascontiguousarray(images, dtype=np.float32)), [""] * len(images))
+            return self.predict(list(images), batch_size=batch_size, k=k)
         if isinstance(images, (list, tuple)):
             out: list[Prediction] = []
             for start in range(0, len(images), batch_size):
                 chunk = images[start:start + batch_size]
                 sources = [str(i) if isinstance(i, (str, os.PathLike)) else "" for i in chunk]
-                out += self._results(self.logits(self.model_input(chunk)), sources)
+                out += predictions(self.logits(self.model_input(chunk)), self.labels, sources=sources, k=k)
             return out
         source = str(images) if isinstance(images, (str, os.PathLike)) else ""
-        return self._results(self.logits(self.model_input([images])), [source])[0]
+        return predictions(self.logits(self.model_input([images])), self.labels, sources=[source], k=k)[0]
 
     def predict_folder(self, folder: str | os.PathLike, *, batch_size: int = 32,
                        recursive: bool = True) -> Iterator[Prediction]:
@@ -230,21 +192,6 @@ class Predictor:
         for start in range(0, len(files), batch_size):
             yield from self.predict(files[start:start + batch_size], batch_size=batch_size)
 
-    def _results(self, logits: np.ndarray, sources: Sequence[str]) -> list[Prediction]:
-        if logits.ndim != 2 or logits.shape[1] != len(self.labels):
-            raise ZooError(f"{self._name}: output shape {logits.shape} does not match {len(self.labels)} labels")
-        probs = softmax(logits.astype(np.float64))
-        return [
-            Prediction(label=self.labels[int(np.argmax(p))], probability=float(np.max(p)),
-                       probabilities=p.astype(np.float32), labels=self.labels, source=src)
-            for p, src in zip(probs, sources)
-        ]
-
     def __repr__(self) -> str:
         return f"Predictor({self.card.name!r}, {len(self.labels)} classes, provider={self.provider})"
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)

@@ -8,9 +8,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo.card import ModelCard
+import torch
+
+import zoo
+from zoo.card import CardError, ModelCard
+from zoo.checkpoint import save
+from zoo.classifier import Classifier
+from zoo.data import TensorSet, open_dataset, split_each_label, to_tensors
+from zoo.data.augment import AugmentSpec, augment
+from zoo.device import pick_device
+from zoo.distributed import is_main, trainer_class
 from zoo.errors import ZooError
+from zoo.models import Built, build
+from zoo.preprocess import Preprocess
+from zoo.resolver import kind_of, resolve, resolve_card
+from zoo.training.loop import HISTORY_FIELDS
 from zoo.training.options import TrainOptions
+from zoo.training.plot import plot_progress, write_history
+from zoo.training.progress import make_progress
+from zoo.training.state import RESUME_FILE, load_state, save_state
+from zoo.transfer import FREEZE_CHOICES, param_groups
 
 __all__ = ["train", "finetune", "TrainResult", "TrainingInterrupted", "default_out"]
 
@@ -50,6 +67,26 @@ class TrainResult:
         return self.classifier.card
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One training run as asked for: what to train, on what, how, and where to write."""
+
+    model: str | Path
+    data: str | Path
+    options: TrainOptions
+    out: Path
+    val: str | Path | None = None
+    adapter: str = "folder"
+    num_classes: int | None = None
+    pretrained: Any = False
+    freeze: str = "none"
+    head_lr_factor: float = 1.0
+    resume: bool = False
+    progress: bool | None = None
+    callbacks: tuple[Any, ...] = ()
+    finetuning: bool = False
+
+
 def default_out(name: str) -> Path:
     """``runs/<model-name>/`` with path separators of the name flattened."""
     return Path("runs") / name.replace("/", "-").replace(":", "-")
@@ -62,42 +99,21 @@ def _check_classes(found: Sequence[str], wanted: int | None, data: Any, flag: st
                        f"use {flag} {len(found)} or fix the folders")
 
 
-def _model_and_card(model: str | Path, classes: list[str], *, pretrained: Any, finetuning: bool) -> tuple[Any, ModelCard]:
-    """The network to train and its card, with a head of ``len(classes)`` outputs."""
-    from zoo.models.heads import set_num_classes
-    from zoo.resolver import kind_of, resolve
-
+def _model_to_train(job: _Job, classes: list[str]) -> Built:
+    """The network to train, with a head of ``len(classes)`` outputs, and its card."""
     n = len(classes)
-    if kind_of(model) == "onnx":
-        raise ZooError(f"'{model}' is an ONNX file; train a registry model or a .safetensors checkpoint")
-    if kind_of(model) == "checkpoint":
-        from zoo.checkpoint import load
-
-        classifier = load(model)
-        net, card = classifier.module, classifier.card
-        same = card.num_classes == n and (not card.labels or list(card.labels) == classes)
-        if not same and not finetuning:
-            raise ZooError(f"checkpoint '{model}' was trained on {card.num_classes} classes ({', '.join(card.class_names[:8])}), "
-                           f"the data has {n} ({', '.join(classes[:8])}); to train it on new classes use "
-                           f"'zoo finetune {model} --classes {n}'")
-        if card.num_classes != n:
-            set_num_classes(net, n)
-        return net, card.replace(num_classes=n, labels=tuple(classes), extra={**card.extra, "pretrained": str(model)})
-    net, card = resolve(model, num_classes=n, pretrained=pretrained)
-    return net, card.replace(num_classes=n, labels=tuple(classes))
+    if kind_of(job.model) == "checkpoint" and not job.finetuning:
+        card = resolve_card(job.model)
+        if card.num_classes != n or (card.labels and list(card.labels) != classes):
+            raise ZooError(f"checkpoint '{job.model}' was trained on {card.num_classes} classes "
+                           f"({', '.join(card.class_names[:8])}), the data has {n} ({', '.join(classes[:8])}); "
+                           f"to train it on new classes use 'zoo finetune {job.model} --classes {n}'")
+    module, card = resolve(job.model, num_classes=n, pretrained=job.pretrained)
+    return Built(module, card.replace(labels=tuple(classes)))
 
 
-def _tensors(data: Any, adapter: str, card: ModelCard) -> Any:
-    from zoo.data import open_dataset, to_tensors
-    from zoo.preprocess import Preprocess
-
-    return to_tensors(open_dataset(data, adapter), Preprocess.from_card(card))
-
-
-def _augmenter(options: TrainOptions, card: ModelCard) -> Any:
+def _augmenter(options: TrainOptions) -> Any:
     """``f(uint8 batch, generator)`` for ``--augment`` (MATLAB's imageDataAugmenter), or None."""
-    from zoo.data.augment import AugmentSpec, augment
-
     spec = AugmentSpec.parse(options.augment)
     if not spec.active:
         return None
@@ -140,9 +156,11 @@ def train(
     Returns:
         A :class:`TrainResult`. Raises :class:`TrainingInterrupted` after Ctrl-C.
     """
-    return _run(model, data, options=options, val=val, adapter=adapter, out=out, num_classes=num_classes,
-                pretrained=pretrained, freeze=freeze, head_lr_factor=head_lr_factor, resume=resume,
-                progress=progress, callbacks=callbacks, finetuning=False, overrides=option_overrides)
+    options = (options or TrainOptions()).replace(**option_overrides)
+    out = Path(out) if out is not None else default_out(resolve_card(model).name)
+    return _run(_Job(model, data, options, out, val=val, adapter=adapter, num_classes=num_classes,
+                     pretrained=pretrained, freeze=freeze, head_lr_factor=head_lr_factor, resume=resume,
+                     progress=progress, callbacks=tuple(callbacks)))
 
 
 def finetune(
@@ -167,8 +185,12 @@ def finetune(
     if classes is None or int(classes) < 1:
         raise ZooError(f"--classes must be at least 1, not {classes}")
     overrides = {k: kwargs.pop(k) for k in list(kwargs) if k not in _TRAIN_KEYWORDS}
-    return _run(model, data, num_classes=int(classes), pretrained=weights, freeze=freeze,
-                head_lr_factor=head_lr_factor, finetuning=True, overrides=overrides, **kwargs)
+    options = (kwargs.pop("options", None) or TrainOptions()).replace(**overrides)
+    out = kwargs.pop("out", None)
+    out = Path(out) if out is not None else default_out(resolve_card(model).name)
+    kwargs["callbacks"] = tuple(kwargs.get("callbacks", ()))
+    return _run(_Job(model, data, options, out, num_classes=int(classes), pretrained=weights, freeze=freeze,
+                     head_lr_factor=head_lr_factor, finetuning=True, **kwargs))
 
 
 _TRAIN_KEYWORDS = {"options", "val", "adapter", "out", "resume", "progress", "callbacks"}
@@ -177,9 +199,6 @@ _TRAIN_KEYWORDS = {"options", "val", "adapter", "out", "resume", "progress", "ca
 def _resume_settings(extra: dict[str, Any], path: Path) -> tuple[TrainOptions, str, float, ModelCard]:
     """Options, freeze, head learning-rate factor and card of a resume state, each checked:
     the file is data (its card names a catalog model; nothing in it is imported)."""
-    from zoo.card import CardError
-    from zoo.transfer import FREEZE_CHOICES
-
     try:
         options = TrainOptions.from_dict(extra["options"])
         freeze, factor = extra["freeze"], float(extra["head_lr_factor"])
@@ -192,92 +211,44 @@ def _resume_settings(extra: dict[str, Any], path: Path) -> tuple[TrainOptions, s
 
 
 def _versions() -> dict[str, str]:
-    import torch
-
-    import zoo
-
     return {"zoo": zoo.__version__, "torch": torch.__version__.split("+")[0]}
 
 
-def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num_classes=None, pretrained=False,
-         freeze="none", head_lr_factor=1.0, resume=False, progress=None, callbacks=(), finetuning=False,
-         overrides=None) -> TrainResult:
-    import torch
-
-    from zoo.checkpoint import save
-    from zoo.classifier import Classifier
-    from zoo.data import open_dataset, split_each_label, to_tensors
-    from zoo.models import build
-    from zoo.preprocess import Preprocess
-    from zoo.device import pick_device
-    from zoo.training.loop import HISTORY_FIELDS
-    from zoo.training.plot import plot_progress, write_history
-    from zoo.training.progress import make_progress
-    from zoo.training.state import RESUME_FILE, load_state, save_state
-    from zoo.transfer import param_groups
-
-    options = (options or TrainOptions()).replace(**(overrides or {}))
-    from zoo.resolver import resolve_card
-
-    out = Path(out) if out is not None else default_out(resolve_card(model).name)
-    state_path = out / RESUME_FILE
+def _run(job: _Job) -> TrainResult:
+    state_path = job.out / RESUME_FILE
     saved_state = None
-    if resume:
+    options, freeze, head_lr_factor = job.options, job.freeze, job.head_lr_factor
+    if job.resume:
         saved_state, extra = load_state(state_path)
         options, freeze, head_lr_factor, saved_card = _resume_settings(extra, state_path)
     device = pick_device(options.device)
     torch.manual_seed(options.seed)
 
-    dataset = open_dataset(data, adapter)
+    dataset = open_dataset(job.data, job.adapter)
     classes = list(dataset.classes)
-    _check_classes(classes, num_classes, data, "--classes")
+    _check_classes(classes, job.num_classes, job.data, "--classes")
     if saved_state is not None:
-        card = saved_card
-        asked = resolve_card(model).name
-        if asked != card.name:
-            raise ZooError(f"the interrupted run in '{out}' trains {card.name}, not {asked}; "
-                           f"resume it with 'zoo train {card.name} ... --resume' or pick another --out")
-        if card.labels != tuple(classes):
-            raise ZooError(f"the interrupted run in '{out}' trained on classes {', '.join(card.labels)}, "
-                           f"'{data}' has {', '.join(classes)}; resume with the same data")
-        net = build(card)
+        net, card = _resumed_model(job, saved_card, classes)
     else:
-        net, card = _model_and_card(model, classes, pretrained=pretrained, finetuning=finetuning)
+        net, card = _model_to_train(job, classes)
     pre = Preprocess.from_card(card)
 
     t_prepare = time.perf_counter()
-    everything = to_tensors(dataset, pre)
-    if val is not None:
-        val_set = to_tensors(open_dataset(val, adapter), pre, classes=classes)
-        train_set = everything
-    elif options.split < 1.0:
-        first, rest = split_each_label(everything.labels.numpy(), options.split, seed=options.seed)
-        train_set, val_set = everything.subset(first), everything.subset(rest)
-        if len(val_set) == 0:
-            val_set = None
-    else:
-        train_set, val_set = everything, None
+    train_set, val_set = _split(job, options, to_tensors(dataset, pre), pre, classes)
     prepare_seconds = time.perf_counter() - t_prepare
 
     groups = param_groups(net, lr=options.learning_rate, head_lr_factor=head_lr_factor, freeze=freeze)
-    from zoo.distributed import is_main, trainer_class  # distributed (issue 6): DDP under torchrun
-
-    reporter = make_progress(progress if is_main() else False)
+    reporter = make_progress(job.progress if is_main() else False)
     trainer = trainer_class()(
         net, train_set.images, train_set.labels,
         val_images=None if val_set is None else val_set.images,
         val_labels=None if val_set is None else val_set.labels,
         preprocess=pre, options=options, groups=groups, freeze=freeze,
-        augment=_augmenter(options, card), device=device,
-        callbacks=([reporter] if reporter else []) + list(callbacks),
+        augment=_augmenter(options), device=device,
+        callbacks=([reporter] if reporter else []) + list(job.callbacks),
     )
     if saved_state is not None:
-        try:
-            trainer.load_state(saved_state)
-        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise ZooError(f"'{state_path}' does not fit {card.name} as installed ({reason}); "
-                           "delete it and train again") from None
+        _restore(trainer, saved_state, state_path, card)
     t_run = time.perf_counter()
     trainer.run()
     run_seconds = time.perf_counter() - t_run
@@ -291,9 +262,65 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
             f"training {trainer.stop_reason} at iteration {trainer.iteration}/{trainer.total_iterations}; "
             f"state saved to {state_path}; continue with --resume", state_path)
 
+    metrics = _metrics(trainer, run_seconds, prepare_seconds, resumed=saved_state is not None,
+                       train_images=len(train_set), val_images=0 if val_set is None else len(val_set), device=device)
+    card = card.replace(
+        training={"options": options.to_dict(), "metrics": metrics, "data": str(job.data), "adapter": job.adapter,
+                  "freeze": freeze, "head_lr_factor": head_lr_factor, "pretrained": _started_from(card)},
+        versions={**card.versions, **_versions()},
+    )
+    net = trainer.model.to(memory_format=torch.contiguous_format)
+    files: dict[str, Path] = {}
+    if trainer.is_main:
+        files["checkpoint"] = save(job.out / "model.safetensors", net, card)
+        files["history"] = write_history(job.out / "history.csv", trainer.history, HISTORY_FIELDS)
+        files["plot"] = plot_progress(job.out / "training-progress.png", trainer.history,
+                                      batches_per_epoch=trainer.batches_per_epoch,
+                                      title=f"{card.name} on {Path(str(job.data)).name}")
+        state_path.unlink(missing_ok=True)
+    return TrainResult(checkpoint=job.out / "model.safetensors", out=job.out, history=trainer.history,
+                       metrics=metrics, classifier=Classifier(net.eval(), card), files=files)
+
+
+def _resumed_model(job: _Job, card: ModelCard, classes: list[str]) -> Built:
+    """The model of an interrupted run, which must be the one asked for, on the same classes."""
+    asked = resolve_card(job.model).name
+    if asked != card.name:
+        raise ZooError(f"the interrupted run in '{job.out}' trains {card.name}, not {asked}; "
+                       f"resume it with 'zoo train {card.name} ... --resume' or pick another --out")
+    if card.labels != tuple(classes):
+        raise ZooError(f"the interrupted run in '{job.out}' trained on classes {', '.join(card.labels)}, "
+                       f"'{job.data}' has {', '.join(classes)}; resume with the same data")
+    return build(card)
+
+
+def _restore(trainer: Any, state: dict[str, Any], path: Path, card: ModelCard) -> None:
+    try:
+        trainer.load_state(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ZooError(f"'{path}' does not fit {card.name} as installed ({reason}); "
+                       "delete it and train again") from None
+
+
+def _split(job: _Job, options: TrainOptions, everything: TensorSet, pre: Preprocess,
+           classes: list[str]) -> tuple[TensorSet, TensorSet | None]:
+    """(training set, validation set or None): a separate ``val`` set, else splitEachLabel."""
+    if job.val is not None:
+        return everything, to_tensors(open_dataset(job.val, job.adapter), pre, classes=classes)
+    if options.split >= 1.0:
+        return everything, None
+    first, rest = split_each_label(everything.labels.numpy(), options.split, seed=options.seed)
+    val_set = everything.subset(rest)
+    return everything.subset(first), (val_set if len(val_set) else None)
+
+
+def _metrics(trainer: Any, run_seconds: float, prepare_seconds: float, *, resumed: bool, train_images: int,
+             val_images: int, device: Any) -> dict[str, Any]:
+    """Mean mini-batch accuracy and loss over the last epoch; validation at the final iteration."""
     last_epoch = trainer.history[-trainer.batches_per_epoch:]
-    metrics = {
-        # mean mini-batch accuracy and loss over the last epoch; validation at the final iteration
+    seconds = trainer.seconds if resumed else run_seconds - trainer.val_seconds
+    return {
         "train_acc": round(sum(r["accuracy"] for r in last_epoch) / max(1, len(last_epoch)), 6),
         "train_loss": round(sum(r["loss"] for r in last_epoch) / max(1, len(last_epoch)), 6),
         "val_acc": None if trainer.last_val is None else round(trainer.last_val[1], 6),
@@ -302,26 +329,16 @@ def _run(model, data, *, options=None, val=None, adapter="folder", out=None, num
         "iterations": trainer.iteration,
         "seconds": round(run_seconds, 3),
         "prepare_seconds": round(prepare_seconds, 3),
-        "images_per_s": round(trainer.images_seen / max(1e-9, run_seconds - trainer.val_seconds), 1)
-        if saved_state is None else round(trainer.images_seen / max(1e-9, trainer.seconds), 1),
-        "train_images": len(train_set),
-        "val_images": 0 if val_set is None else len(val_set),
+        "images_per_s": round(trainer.images_seen / max(1e-9, seconds), 1),
+        "train_images": train_images,
+        "val_images": val_images,
         "device": str(device),
     }
-    card = card.replace(
-        training={"options": options.to_dict(), "metrics": metrics, "data": str(data), "adapter": adapter,
-                  "freeze": freeze, "head_lr_factor": head_lr_factor,
-                  "pretrained": card.extra.get("pretrained", "none")},
-        versions={**card.versions, **_versions()},
-    )
-    net = trainer.model.to(memory_format=torch.contiguous_format)
-    files: dict[str, Path] = {}
-    if trainer.is_main:
-        files["checkpoint"] = save(out / "model.safetensors", net, card)
-        files["history"] = write_history(out / "history.csv", trainer.history, HISTORY_FIELDS)
-        files["plot"] = plot_progress(out / "training-progress.png", trainer.history,
-                                      batches_per_epoch=trainer.batches_per_epoch,
-                                      title=f"{card.name} on {Path(str(data)).name}")
-        state_path.unlink(missing_ok=True)
-    return TrainResult(checkpoint=out / "model.safetensors", out=out, history=trainer.history, metrics=metrics,
-                       classifier=Classifier(net.eval(), card), files=files)
+
+
+def _started_from(card: ModelCard) -> str:
+    """What training started from: a weight tag, a checkpoint path, or ``none``."""
+    pretrained = card.extra.get("pretrained")
+    if not isinstance(pretrained, dict):
+        return "none"
+    return pretrained["path"] if pretrained.get("tag") == "checkpoint" else str(pretrained.get("tag", "none"))

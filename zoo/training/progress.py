@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
 from zoo.training.loop import Callback, Trainer
 
 __all__ = ["make_progress", "LiveProgress", "PlainProgress", "summary_line"]
@@ -85,7 +87,6 @@ class LiveProgress(_Clock):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         super().on_train_begin(trainer)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),

@@ -11,6 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
 from zoo.errors import ZooError
 
 __all__ = ["RESUME_FILE", "save_state", "load_state"]
@@ -21,9 +25,6 @@ _FORMAT = "zoo-resume/1"
 
 def save_state(path: str | Path, state: dict[str, Any], extra: dict[str, Any]) -> Path:
     """Write a trainer ``state`` (see ``Trainer.state``) plus JSON-able ``extra`` atomically."""
-    import torch
-    from safetensors.torch import save_file
-
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
     for key, value in state["model"].items():
@@ -57,8 +58,6 @@ def save_state(path: str | Path, state: dict[str, Any], extra: dict[str, Any]) -
 
 def load_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inverse of :func:`save_state`: (trainer state, extra)."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"no resumable state at '{path}': --resume continues a run that was interrupted with Ctrl-C")

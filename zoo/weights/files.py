@@ -48,13 +48,13 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
     ``torch.load(weights_only=True)`` (never unpickles code). Common wrappers
     (``{"state_dict": ...}``, ``{"model": ...}``) and a DataParallel ``module.`` prefix are removed.
     """
-    import torch
+    import torch  # here: locating and hashing files stays torch-free
 
     path = Path(path)
     if not path.is_file():
         raise ZooError(f"weights file '{path}' does not exist")
     if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # torch, as above
 
         try:
             state: Any = load_file(str(path))

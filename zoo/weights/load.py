@@ -10,23 +10,27 @@ from typing import Any
 from zoo import settings
 from zoo.card import ModelCard, WeightSource
 from zoo.errors import ZooError
+from zoo.registry import import_object
 from zoo.weights.files import WEIGHT_SUFFIXES, read_state_dict
 from zoo.weights.locate import Located, download, find_local, missing_message
 
-__all__ = ["load_pretrained", "select_sources", "LoadedWeights", "ATTRIBUTE"]
+__all__ = ["load_pretrained", "select_sources", "LoadedWeights"]
 
 log = logging.getLogger("zoo.weights")
-ATTRIBUTE = "zoo_pretrained"  # the LoadedWeights record left on a model
 
 
 @dataclass(frozen=True)
 class LoadedWeights:
-    """What :func:`load_pretrained` loaded, kept on the model as ``model.zoo_pretrained``."""
+    """What :func:`load_pretrained` loaded (a built card keeps it as ``extra["pretrained"]``)."""
 
     source: WeightSource
     path: Path
     origin: str
     skipped: tuple[str, ...] = ()  # head tensors left at their fresh initialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for a card: tag, origin (file, torch-hub-cache, provider, ...), path, skipped."""
+        return {"tag": self.source.tag, "origin": self.origin, "path": str(self.path), "skipped": list(self.skipped)}
 
 
 def select_sources(card: ModelCard, spec: Any) -> list[WeightSource]:
@@ -69,7 +73,7 @@ def _locate_any(card: ModelCard, sources: list[WeightSource]) -> Located:
     return download(card, next((s for s in sources if s.url or s.hf_hub), sources[0]), reasons)
 
 
-def load_pretrained(model: Any, card: ModelCard, spec: Any = True) -> WeightSource:
+def load_pretrained(model: Any, card: ModelCard, spec: Any = True) -> LoadedWeights:
     """Load pretrained weights into ``model`` (built from ``card``, with its catalog head).
 
     Args:
@@ -79,10 +83,10 @@ def load_pretrained(model: Any, card: ModelCard, spec: Any = True) -> WeightSour
             downloaded), a weight tag, or a path to a ``.pth``/``.pt``/``.bin``/``.safetensors`` file.
 
     Returns:
-        The weight source that was loaded (``tag="file"`` for an explicit file).
+        What was loaded: the source (``tag="file"`` for an explicit file), path and origin.
 
     A head whose shape differs from the file's (another class count) keeps its fresh
-    initialisation; those tensors are reported and listed in ``model.zoo_pretrained.skipped``.
+    initialisation; those tensors are reported and listed in ``skipped``.
     Any other mismatch is a ZooError.
     """
     sources, explicit = _choose(card, spec)
@@ -93,10 +97,8 @@ def load_pretrained(model: Any, card: ModelCard, spec: Any = True) -> WeightSour
     if skipped:
         log.warning("%s: head tensors not loaded from %s (another class count): %s",
                     card.name, found.path.name, ", ".join(skipped))
-    record = LoadedWeights(source=found.source, path=found.path, origin=found.origin, skipped=tuple(skipped))
-    setattr(model, ATTRIBUTE, record)
     log.info("%s: loaded '%s' weights from %s (%s)", card.name, found.source.tag, found.path, found.origin)
-    return found.source
+    return LoadedWeights(source=found.source, path=found.path, origin=found.origin, skipped=tuple(skipped))
 
 
 def _map_keys(state: dict[str, Any], model: Any, card: ModelCard, source: WeightSource, *, explicit: bool) -> dict[str, Any]:
@@ -108,14 +110,12 @@ def _map_keys(state: dict[str, Any], model: Any, card: ModelCard, source: Weight
             key_map = next((w.key_map for w in card.weights.values() if w.key_map), "")
     if not key_map:
         return state
-    from zoo.registry import import_object
-
     mapper = import_object(key_map, owner=f"weights '{source.tag}' of {card.name}")
     return dict(mapper(state, model))
 
 
 def _load_into(model: Any, state: dict[str, Any], card: ModelCard, path: Path) -> list[str]:
-    from zoo.models.heads import head_name
+    from zoo.heads import head_name  # torch: locating weights files stays torch-free
 
     head = head_name(model)
     own = model.state_dict()

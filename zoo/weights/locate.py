@@ -15,6 +15,7 @@ from pathlib import Path
 from zoo import settings
 from zoo.card import ModelCard, WeightSource
 from zoo.errors import PluginError, ZooError
+from zoo.registry import import_object
 from zoo.weights.files import hash_prefix, sha256_of, verify_sha256
 
 __all__ = ["Located", "locate", "find_local", "download", "cache_path", "zoo_weights_dir"]
@@ -87,7 +88,7 @@ def find_local(card: ModelCard, source: WeightSource, reasons: list[str]) -> Loc
 
 def _hf_cached(repo_id: str) -> Path | None:
     try:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache  # only with an hf_hub source
     except ImportError:
         return None
     for filename in HF_FILES:
@@ -112,8 +113,6 @@ def _zoo_cached(card: ModelCard, source: WeightSource) -> Path | None:
 
 
 def _from_provider(card: ModelCard, source: WeightSource, reasons: list[str]) -> Path | None:
-    from zoo.registry import import_object
-
     try:
         provider = import_object(source.provider, owner=f"weights '{source.tag}' of {card.name}")
         result = provider()
@@ -137,7 +136,7 @@ def download(card: ModelCard, source: WeightSource, reasons: list[str] | None = 
 
 
 def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located:
-    import torch.hub
+    import torch.hub  # only for a download
 
     folder = zoo_weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -162,7 +161,7 @@ def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> 
 
 def _download_hf(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located:
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download  # only for a download
     except ImportError:
         raise ZooError(f"weights of {card.name} come from the Hugging Face hub: pip install huggingface_hub") from None
     last: Exception | None = None

@@ -1,4 +1,4 @@
-"""Static int8 quantization of a zoo ONNX file, calibrated on a few training images.
+"""Static int8 quantization of an exported file, calibrated on a few training images, and measured.
 
 onnxruntime's quantization pre-processing (shape inference + graph optimisation) runs first:
 without it, quantized ResNets did not run here. Static QDQ (uint8 activations, int8
@@ -9,15 +9,24 @@ the CPU (VNNI or not).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from zoo.card import ModelCard
+from zoo.data import open_dataset
 from zoo.errors import ZooError
+from zoo.export.inputs import model_input, sample_pixels
+from zoo.export.report import first_line
+from zoo.preprocess import Preprocess
+from zoo.runtime.providers import make_session
 
 __all__ = ["quantize_int8", "calibration_set", "compare_models"]
 
@@ -30,16 +39,10 @@ def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibr
     images to calibrate on and up to ``eval_size`` other images to measure accuracy on.
     Without one, the bundled sample photographs calibrate (fine for ImageNet models only).
     """
-    from zoo.preprocess import Preprocess
-
-    pre = Preprocess.from_card(card)
     if folder is None:
-        from zoo.export import sample_images
-
-        pixels = np.stack([pre.pixels(im) for im in sample_images(card.channels)])
+        pixels = sample_pixels(card)
         return pixels, pixels, None, f"{len(pixels)} bundled sample photos (pass --calibration DIR for real data)"
-    from zoo.data import open_dataset
-
+    pre = Preprocess.from_card(card)
     dataset = open_dataset(folder)
     names = card.class_names
     missing = [c for c in dataset.classes if c not in names]
@@ -58,23 +61,9 @@ def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibr
     return calib, evals, labels, f"{len(calib)} images from {folder}, accuracy on {len(evals)} others"
 
 
-def _feed(session: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
-    from zoo.preprocess import Preprocess, normalize
-
-    if session.get_inputs()[0].type == "tensor(uint8)":
-        return pixels
-    return normalize(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)), Preprocess.from_card(card))
-
-
 def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibration: Any = None,
                   calibration_size: int = 64, workdir: Path | None = None) -> dict[str, Any]:
     """Write the static-int8 version of ``fp32_path`` to ``out_path``; return measured figures."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from zoo.runtime.providers import make_session
-
     calib, evals, labels, described = calibration_set(card, calibration, calibration_size=calibration_size)
     session, _ = make_session(fp32_path, "cpu")
     input_name = session.get_inputs()[0].name
@@ -100,7 +89,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibrati
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"CalibTensorRangeSymmetric": False})
     except Exception as exc:  # noqa: BLE001
-        raise ZooError(f"int8 quantization failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise ZooError(f"int8 quantization failed: {type(exc).__name__}: {first_line(exc)[:200]}") from None
     figures = compare_models(fp32_path, out_path, card, evals, labels)
     figures["calibration"] = described
     return figures
@@ -109,8 +98,6 @@ def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibrati
 def compare_models(fp32_path: Path, int8_path: Path, card: ModelCard, pixels: np.ndarray,
                    labels: np.ndarray | None, *, repeats: int = 20) -> dict[str, Any]:
     """Size, speed (batch 1 and 32, onnxruntime CPU) and accuracy of the fp32 and int8 files."""
-    from zoo.runtime.providers import make_session
-
     out: dict[str, Any] = {
         "size_fp32_mb": round(os.path.getsize(fp32_path) / 1e6, 3),
         "size_int8_mb": round(os.path.getsize(int8_path) / 1e6, 3),
@@ -124,7 +111,7 @@ def compare_models(fp32_path: Path, int8_path: Path, card: ModelCard, pixels: np
             [session.run(None, {name: x[i:i + 64]})[0].argmax(1) for i in range(0, len(x), 64)])
         for batch in (1, 32):
             xb = np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])))
-            speed[(tag, batch)] = _median_seconds(lambda: session.run(None, {name: xb}), repeats) / batch
+            speed[(tag, batch)] = _median_seconds(functools.partial(session.run, None, {name: xb}), repeats) / batch
     out["top1_agreement"] = round(float(np.mean(predictions["fp32"] == predictions["int8"])), 4)
     if labels is not None:
         out["accuracy_fp32"] = round(float(np.mean(predictions["fp32"] == labels)), 4)
@@ -137,7 +124,12 @@ def compare_models(fp32_path: Path, int8_path: Path, card: ModelCard, pixels: np
     return out
 
 
-def _median_seconds(fn: Any, repeats: int) -> float:
+def _feed(session: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
+    """Pixels as ``session``'s graph takes them (uint8 NHWC with embedded preprocessing)."""
+    return model_input(pixels, card, raw=session.get_inputs()[0].type == "tensor(uint8)")
+
+
+def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):

@@ -1,0 +1,105 @@
+"""Every export option checked once, before any work: a typo fails in a second, not after an export.
+
+:class:`ExportOptions` holds the keyword options of :func:`zoo.export.export` (and of the
+``zoo export`` flags behind them), with their defaults, and checks them when created;
+:func:`onnx_path` and :func:`default_out` decide where the file goes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.card import ModelCard
+from zoo.errors import ZooError
+
+__all__ = ["ExportOptions", "onnx_path", "default_out", "EXPORTERS", "DEFAULT_OPSET"]
+
+EXPORTERS = ("dynamo", "torchscript")  # tried in this order by exporter="auto"
+DEFAULT_OPSET = 18
+OPSETS = (7, 23)  # what torch's exporters write
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The options of one export, with their defaults; creating one checks them all.
+
+    Raises :class:`ZooError`, naming the ``zoo export`` flag, on the first bad value.
+    :func:`zoo.export.export` documents what each option means.
+    """
+
+    opset: int = DEFAULT_OPSET
+    batch: str | int = "dynamic"  # or a fixed batch size (fixed_batch)
+    quantize: str | None = None  # "int8"
+    embed_preprocessing: bool = False
+    check: bool = True
+    exporter: str = "auto"  # or one of EXPORTERS
+    tolerance: float = 1e-4
+    calibration: str | os.PathLike | None = None
+    calibration_size: int = 64
+    fixed_batch: int | None = field(init=False, default=None)  # None: a dynamic batch
+
+    def __post_init__(self) -> None:
+        if self.quantize not in (None, "", "int8"):
+            raise ZooError(f"--quantize takes int8, not '{self.quantize}'")
+        if self.exporter not in ("auto", *EXPORTERS):
+            raise ZooError(f"exporter must be auto, dynamo or torchscript, not '{self.exporter}'")
+        if not OPSETS[0] <= int(self.opset) <= OPSETS[1]:
+            raise ZooError(f"opset {self.opset} is outside what the exporters write ({OPSETS[0]} to {OPSETS[1]}); "
+                           f"{DEFAULT_OPSET} is a good choice")
+        fixed = _parse_batch(self.batch)
+        if fixed and self.quantize:
+            raise ZooError("--quantize int8 needs a dynamic batch (calibration and measurement use several sizes)")
+        if not 0 <= _float(self.tolerance) < math.inf:
+            raise ZooError(f"--tolerance must be 0 (exact equality) or a positive finite number, not {self.tolerance}; "
+                           "--no-check skips the comparison")
+        if self.quantize and int(self.calibration_size) < 1:
+            raise ZooError(f"int8 needs at least one calibration image, not {self.calibration_size}")
+        normal = {"opset": int(self.opset), "quantize": self.quantize or None, "tolerance": float(self.tolerance),
+                  "calibration_size": int(self.calibration_size), "fixed_batch": fixed}
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
+    @property
+    def exporters(self) -> tuple[str, ...]:
+        """The exporters to try, in order."""
+        return EXPORTERS if self.exporter == "auto" else (self.exporter,)
+
+
+def onnx_path(out: str | os.PathLike) -> Path:
+    """``out`` as a path, refused unless it names an ``.onnx`` file."""
+    path = Path(out)
+    if path.suffix.lower() != ".onnx":
+        raise ZooError(f"the output file must end in .onnx, not '{path.name}'")
+    return path
+
+
+def default_out(ref: Any, card: ModelCard, quantize: str | None) -> Path:
+    """Beside a checkpoint (``model.onnx``, ``model.int8.onnx``), else ``NAME.onnx`` here."""
+    suffix = ".int8.onnx" if quantize else ".onnx"
+    path = Path(str(ref))
+    if path.suffix.lower() == ".safetensors":
+        return path.with_name(path.stem + suffix)
+    return Path(card.name.replace("/", "_").replace(":", "_") + suffix)
+
+
+def _float(value: Any) -> float:
+    """``value`` as a float; NaN (which every range check refuses) for what is no number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _parse_batch(batch: str | int) -> int | None:
+    if isinstance(batch, int) or str(batch).isdigit():
+        value = int(batch)
+        if value < 1:
+            raise ZooError(f"--batch must be 'dynamic' or a positive number, not {batch}")
+        return value
+    if str(batch).lower() == "dynamic":
+        return None
+    raise ZooError(f"--batch must be 'dynamic' or a positive number, not '{batch}'")

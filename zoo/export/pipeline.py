@@ -1,0 +1,116 @@
+"""The export, in order: options, exporter, graph checks, parity, metadata, int8, then one atomic move.
+
+Everything happens in a hidden temporary folder beside the output; only a fully checked
+file is moved into place (``os.replace``), so a failed export writes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+
+from zoo.card import ModelCard
+from zoo.export.exporters import export_graph, save, too_big
+from zoo.export.graph import written_opset
+from zoo.export.inputs import RawPixelInput
+from zoo.export.metadata import exported_card, set_metadata, with_int8
+from zoo.export.options import ExportOptions, default_out, onnx_path
+from zoo.export.parity import check_parity
+from zoo.export.quantize import quantize_int8
+from zoo.export.report import ExportReport
+from zoo.resolver import kind_of, resolve
+from zoo.weights.files import sha256_of
+
+__all__ = ["export", "export_model"]
+
+
+def export(ref: str | os.PathLike, out: str | os.PathLike | None = None, **options: Any) -> ExportReport:
+    """Export a registry model or a checkpoint to one ONNX file that carries its card.
+
+    Args:
+        ref: a registry name (``digitnet``, ``timm/resnet18``) or a ``.safetensors`` checkpoint.
+        out: the ONNX file (default: beside a checkpoint, or ``NAME.onnx`` here).
+
+    Keyword options (:class:`~zoo.export.options.ExportOptions`, all checked before any work):
+        opset: ONNX opset to ask for (default 18); the one written is checked and reported.
+        batch: ``"dynamic"`` (default) or a fixed batch size.
+        quantize: ``"int8"`` for static int8 quantization (see :mod:`zoo.export.quantize`).
+        embed_preprocessing: the graph takes uint8 NHWC pixels and normalises inside.
+        check: compare onnxruntime with torch on random and real images; fail above tolerance.
+        exporter: ``"auto"`` (dynamo, then TorchScript with a warning), ``"dynamo"`` or ``"torchscript"``.
+        tolerance: largest accepted ``max|ort - torch| / max(1, max|torch|)`` (default 1e-4).
+        calibration: image folder (``DIR/<class>/*``) for int8 calibration and accuracy.
+        calibration_size: images used to calibrate int8 (default 64).
+    """
+    opts = ExportOptions(**options)
+    target = None if out is None else onnx_path(out)
+    model, card = resolve(ref)
+    source_sha256 = sha256_of(ref) if kind_of(ref) == "checkpoint" else ""
+    return _export(model, card, target or default_out(ref, card, opts.quantize), opts, source=str(ref),
+                   source_sha256=source_sha256)
+
+
+def export_model(model: torch.nn.Module, card: ModelCard, out: str | os.PathLike, *, source: str = "",
+                 source_sha256: str = "", **options: Any) -> ExportReport:
+    """Export a torch module described by ``card``; ``options`` are :func:`export`'s."""
+    opts = ExportOptions(**options)
+    return _export(model, card, onnx_path(out), opts, source=source or card.name, source_sha256=source_sha256)
+
+
+def _export(model: torch.nn.Module, card: ModelCard, out: Path, opts: ExportOptions, *, source: str,
+            source_sha256: str) -> ExportReport:
+    started = time.perf_counter()
+    model.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = ExportReport(path=out, model=card.name, opset_requested=opts.opset,
+                          batch=str(opts.fixed_batch or "dynamic"),
+                          embedded_preprocessing=opts.embed_preprocessing)
+    net = RawPixelInput(model, card).eval() if opts.embed_preprocessing else model
+    big = too_big(model)
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        proto = export_graph(net, card, tmp, opts, big, report)
+        report.opset_written = written_opset(proto)
+        if report.opset_written != opts.opset:
+            report.notes.append(f"asked for opset {opts.opset}, the {report.exporter} exporter wrote "
+                                f"{report.opset_written}")
+        if opts.check and big:
+            report.notes.append("parity check skipped: model over 2 GB")
+        elif opts.check:
+            check_parity(net, proto.SerializeToString(), card, opts, report)
+
+        final_card = exported_card(card, model, report, source=source, source_sha256=source_sha256)
+        final = tmp / "final.onnx"
+        set_metadata(proto, final_card)
+        save(proto, final, big, out.name)
+        if opts.quantize == "int8":
+            report.quantization = quantize_int8(final, tmp / "int8.onnx", card, calibration=opts.calibration,
+                                                calibration_size=opts.calibration_size, workdir=tmp)
+            int8 = onnx.load(str(tmp / "int8.onnx"))
+            set_metadata(int8, with_int8(final_card, report.quantization))
+            save(int8, final, False, out.name)
+        _move_into_place(tmp, final, out, big)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.size_bytes = out.stat().st_size
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _move_into_place(tmp: Path, final: Path, out: Path, big: bool) -> None:
+    """``final`` to ``out`` (and the weights beside it when over 2 GB); an earlier big export's
+    weights file goes, since a small file is self-contained."""
+    data = out.with_name(out.name + ".data")
+    if big:
+        os.replace(tmp / data.name, data)
+    elif data.exists():
+        data.unlink()
+    os.replace(final, out)
