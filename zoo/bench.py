@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 __all__ = ["bench", "BenchResult", "RUNTIMES", "parse_list"]
 
@@ -181,7 +181,7 @@ def _bench_torch(model: Any, runtime: str, inputs: dict[int, np.ndarray], gflops
             try:
                 call()  # compiles (per new shape)
             except Exception as exc:  # noqa: BLE001 - inductor needs a C++ compiler and more
-                raise ZooError(f"torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+                raise ZooError(f"torch.compile failed: {type(exc).__name__}: {first_line(exc)}") from None
             setup = time.perf_counter() - start
         out.append(_result(runtime, where, batch, _time(call, **timing), gflops, setup))
     return out
@@ -210,7 +210,7 @@ def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], 
             try:
                 session.run(None, feed)
             except Exception as exc:  # noqa: BLE001 - a fixed-batch file
-                raise ZooError(f"'{onnx_path}' cannot run batch {batch}: {str(exc).splitlines()[0][:160]}") from None
+                raise ZooError(f"'{onnx_path}' cannot run batch {batch}: {first_line(exc, 160)}") from None
             out.append(_result("onnxruntime", provider, batch,
                                _time(lambda: session.run(None, feed), **timing), gflops, setup))
     return out

@@ -15,7 +15,7 @@ import torch
 
 from zoo.card import ModelCard
 from zoo.checkpoint import save
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.prediction import Prediction, as_images, is_model_input, predictions
 from zoo.preprocess import Preprocess, normalize
 from zoo.resolver import resolve
@@ -103,8 +103,7 @@ class Classifier:
                 try:
                     logits = self.module.eval()(torch.as_tensor(images).to(self.device)).float().cpu().numpy()
                 except RuntimeError as exc:  # torch's shape errors
-                    reason = str(exc).strip().splitlines()[0][:200]
-                    raise ZooError(f"{self.card.name} rejected an input of shape {images.shape}: {reason}") from None
+                    raise ZooError(f"{self.card.name} rejected an input of shape {images.shape}: {first_line(exc)}") from None
             return predictions(logits, self.labels, k=top_k)
         pixels, sources = self.pixels(images)
         logits = self.logits_of_pixels(pixels, batch_size=batch_size).numpy()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
-__all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "close_matches"]
+__all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "close_matches",
+           "first_line"]
 
 
 class ZooError(Exception):
@@ -41,3 +43,10 @@ def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> str:
         lowered = word.lower()
         matches = [c for c in candidates if lowered in c.lower()][:n]
     return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message as one line (no colour codes, at most ``limit`` characters), or its
+    type's name: what a library's error contributes to a :class:`ZooError`."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zoo.distributed.env import DEFAULT_TIMEOUT, LOST_CONTACT_EXIT
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 __all__ = ["launch", "launcher_args", "free_port", "parse_nnodes", "RDZV_BACKENDS"]
 
@@ -130,7 +130,7 @@ def _failure_line(exc: Any, seconds: float) -> str:
     """One line naming the worker that failed first, not those that failed because of it."""
     failures = getattr(exc, "failures", {}) or {}
     if not failures:
-        return f"distributed training failed after {seconds:.1f} s: {str(exc).splitlines()[0]}"
+        return f"distributed training failed after {seconds:.1f} s: {first_line(exc, 300)}"
 
     def blame(item: tuple[int, Any]) -> tuple[int, float, int]:
         """Own failures first, then lost contact (a peer hung), then workers the agent stopped (SIGTERM)."""
@@ -159,7 +159,7 @@ def _signal_name(number: Any) -> str:
 
 
 def _rendezvous_line(exc: Exception, parsed: Any, timeout: float) -> str:
-    text = type(exc).__name__ + (f": {str(exc).splitlines()[0][:200]}" if str(exc) else "")
+    text = type(exc).__name__ + (f": {first_line(exc)}" if str(exc).strip() else "")
     return (f"the workers could not meet at {parsed.rdzv_endpoint} ({parsed.rdzv_backend}, --nnodes {parsed.nnodes}) "
             f"within {timeout:g} s ({text}); start zoo on every machine with the same --rdzv-endpoint and --nnodes "
             f"(--dist-timeout sets the wait)")

@@ -19,11 +19,11 @@ import onnx
 import torch
 
 from zoo.card import ModelCard
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.export.graph import check_graph
 from zoo.export.inputs import example_input
 from zoo.export.options import ExportOptions
-from zoo.export.report import ExportReport, first_line
+from zoo.export.report import ExportReport
 
 __all__ = ["export_graph", "save", "too_big", "TRACE_BATCH"]
 

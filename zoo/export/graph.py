@@ -7,8 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from zoo.errors import ZooError
-from zoo.export.report import first_line
+from zoo.errors import ZooError, first_line
 
 __all__ = ["check_graph", "written_opset"]
 

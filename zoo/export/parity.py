@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from zoo.card import ModelCard
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.export.inputs import example_input, model_input, sample_pixels
 from zoo.export.options import ExportOptions
-from zoo.export.report import ExportReport, first_line
+from zoo.export.report import ExportReport
 from zoo.runtime.providers import make_session
 
 __all__ = ["check_parity", "float32_error", "CHECK_BATCHES", "FLOAT32_FLOOR_FACTOR"]

@@ -22,9 +22,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from zoo.card import ModelCard
 from zoo.data import open_dataset
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.export.inputs import model_input, sample_pixels
-from zoo.export.report import first_line
 from zoo.preprocess import Preprocess
 from zoo.runtime.providers import make_session
 
@@ -89,7 +88,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibrati
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"CalibTensorRangeSymmetric": False})
     except Exception as exc:  # noqa: BLE001
-        raise ZooError(f"int8 quantization failed: {type(exc).__name__}: {first_line(exc)[:200]}") from None
+        raise ZooError(f"int8 quantization failed: {type(exc).__name__}: {first_line(exc)}") from None
     figures = compare_models(fp32_path, out_path, card, evals, labels)
     figures["calibration"] = described
     return figures

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo.export.options import DEFAULT_OPSET
 
-__all__ = ["ExportReport", "first_line"]
+__all__ = ["ExportReport"]
 
 
 @dataclass
@@ -57,9 +56,3 @@ class ExportReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message as one line for a report or a :class:`ZooError` (no colour codes)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

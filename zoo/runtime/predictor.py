@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from zoo.card import CardError, ModelCard
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.prediction import Prediction, as_images, is_model_input, predictions
 from zoo.preprocess import IMAGE_SUFFIXES, Preprocess, normalize
 from zoo.runtime.providers import make_session
@@ -154,8 +154,7 @@ class Predictor:
         try:
             return self.session.run([self.output_name], {self.input_name: model_input})[0]
         except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: shape or type mismatch
-            message = str(exc).strip().splitlines()[0][:200]
-            raise ZooError(f"{self._name} rejected an input of shape {model_input.shape}: {message}") from None
+            raise ZooError(f"{self._name} rejected an input of shape {model_input.shape}: {first_line(exc)}") from None
 
     def predict(self, images: Any, *, batch_size: int = 32, k: int = 5) -> Prediction | list[Prediction]:
         """Classify one image or a batch (:class:`zoo.prediction.Prediction`, as the torch classifier).

@@ -15,7 +15,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 __all__ = ["cuda_device_count", "make_session", "session_options", "PROVIDER_NAMES"]
 
@@ -93,8 +93,7 @@ def make_session(model: str | os.PathLike | bytes, providers: str | Sequence[str
         )
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several exception types
         source = "the model bytes" if isinstance(model, bytes) else f"'{model}'"
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"onnxruntime cannot load {source}: {message[:200]}") from None
+        raise ZooError(f"onnxruntime cannot load {source}: {first_line(exc)}") from None
     finally:
         if "CUDAExecutionProvider" in names:
             ort.set_default_logger_severity(2)

@@ -18,7 +18,7 @@ from zoo.data import TensorSet, open_dataset, split_each_label, to_tensors
 from zoo.data.augment import AugmentSpec, augment
 from zoo.device import pick_device
 from zoo.distributed import is_main, trainer_class
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.models import Built, build
 from zoo.preprocess import Preprocess
 from zoo.resolver import kind_of, resolve, resolve_card
@@ -298,8 +298,7 @@ def _restore(trainer: Any, state: dict[str, Any], path: Path, card: ModelCard) -
     try:
         trainer.load_state(state)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ZooError(f"'{path}' does not fit {card.name} as installed ({reason}); "
+        raise ZooError(f"'{path}' does not fit {card.name} as installed ({first_line(exc)}); "
                        "delete it and train again") from None
 
 

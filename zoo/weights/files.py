@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 __all__ = ["read_state_dict", "sha256_of", "verify_sha256", "hash_prefix", "map_in_order", "WEIGHT_SUFFIXES"]
 
@@ -64,9 +64,8 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, ... from any bytes
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ZooError(
-                f"'{path}' is not a PyTorch weights file that loads with weights_only=True ({first[:160]})"
+                f"'{path}' is not a PyTorch weights file that loads with weights_only=True ({first_line(exc, 160)})"
             ) from None
     for key in _WRAPPERS:
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
