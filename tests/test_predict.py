@@ -108,3 +108,12 @@ def test_a_folder_gives_train_and_predict_the_same_files(tmp_path, trained):
     assert for_training == for_predict and len(for_training) == 6
     result, _ = trained
     assert [p.source for p in zoo.load(result.checkpoint).classify(for_predict)] == for_predict
+
+
+def test_opening_a_checkpoint_leaves_its_card_as_written(trained):
+    """The resolver adds nothing to a checkpoint's card, so exports and 'zoo info' show what was saved."""
+    from zoo.checkpoint import read_card
+
+    result, _ = trained
+    assert zoo.load(result.checkpoint).card == read_card(result.checkpoint)
+    assert zoo.resolve(result.checkpoint).card == read_card(result.checkpoint)

@@ -149,7 +149,6 @@ def plot_confusion(path: str | Path, result: Evaluation, *, title: str = "") -> 
             spine.set_color("0.7")
     fig.suptitle(f"{title}  -  accuracy {100 * result.accuracy:.2f}% ({result.images} images)" if title
                  else f"accuracy {100 * result.accuracy:.2f}%")
-
     return save_figure(fig, path)
 
 

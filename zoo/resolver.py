@@ -95,7 +95,7 @@ def resolve(
         if num_classes is not None and num_classes != card.num_classes:
             set_num_classes(module, num_classes)
             card = card.replace(num_classes=num_classes)
-        built = Built(module, card.replace(extra={**card.extra, "pretrained": {"tag": "checkpoint", "path": str(ref)}}))
+        built = Built(module, card)
     else:
         built = build(model_info(str(ref)), num_classes=num_classes, pretrained=pretrained)
     built.module.to(device)

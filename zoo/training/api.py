@@ -109,6 +109,8 @@ def _model_to_train(job: _Job, classes: list[str]) -> Built:
                            f"({', '.join(card.class_names[:8])}), the data has {n} ({', '.join(classes[:8])}); "
                            f"to train it on new classes use 'zoo finetune {job.model} --classes {n}'")
     module, card = resolve(job.model, num_classes=n, pretrained=job.pretrained)
+    if kind_of(job.model) == "checkpoint":  # training continues from that file
+        card = card.replace(extra={**card.extra, "pretrained": {"tag": "checkpoint", "path": str(job.model)}})
     return Built(module, card.replace(labels=tuple(classes)))
 
 
