@@ -30,9 +30,16 @@ show zoo evaluate "$RUNS/lab6/model.safetensors" --data "$RUNS/digits-test"
 sevens=("$RUNS"/digits/7/*.png)  # a glob, not ls | head: that pipe can die of SIGPIPE under pipefail
 show zoo predict "$RUNS/lab6/model.safetensors" "${sevens[0]}" --top-k 3
 
+step "Lab 6 as the student writes it: the layer array from the lecture, in a .m file"
+show zoo info examples/lab6_layers.m
+show zoo train examples/lab6_layers.m --data "$RUNS/digits" --solver sgdm --lr 0.01 --epochs 4 \
+  --batch-size 128 --split 0.75 --val-every 30 --seed 0 --out "$RUNS/lab6-layers"
+# classify(net, testImages) on exactly the 25 % splitEachLabel held out, and its confusion chart
+show zoo evaluate "$RUNS/lab6-layers/model.safetensors" --split-of-run
+
 step "Lab 5: transfer learning from ImageNet weights to a 2-class Images folder"
 # scikit-image's bundled faces / non-faces written as Images/face, Images/other.
-show .venv/bin/python scripts/make_faces.py "$RUNS/Images"
+show zoo data make-faces "$RUNS/Images" --overwrite
 # alexnet needs its ImageNet file (alexnet-owt-7be5be79.pth) in torch hub's cache; MobileNetV2's
 # official weights arrive offline through the zoo-weights-imagenet plugin.
 show zoo finetune mobilenet_v2 --data "$RUNS/Images" --classes 2 --weights auto --split 0.8 \
@@ -49,4 +56,4 @@ others=("$RUNS"/Images/other/*.jpg)
 show zoo predict "$RUNS/faces.onnx" "${faces[0]}" "${others[0]}" --top-k 2
 
 step "Done"
-echo "outputs in $RUNS/: lab6/ (training-progress.png, confusion-matrix.png), lab5/, digitnet.onnx, faces.onnx"
+echo "outputs in $RUNS/: lab6/ and lab6-layers/ (training-progress.png, confusion-matrix.png), lab5/, digitnet.onnx, faces.onnx"

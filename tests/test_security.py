@@ -317,6 +317,7 @@ STRING_TO_CODE = {
     ("zoo/__init__.py", "__getattr__"): "the constant _LAZY table",
     ("zoo/runtime/__init__.py", "__getattr__"): "the constant _LAZY table",
     ("zoo/cli/__init__.py", "get_command"): "the constant COMMANDS table",
+    ("zoo/networks.py", "_run_file"): "a FILE.py the user names (argument or --network), never a path read from a file",
 }
 # Callers of import_object, and the catalog object each passes.
 IMPORT_OBJECT_CALLERS = {
@@ -374,3 +375,31 @@ def test_every_string_to_code_site_is_known():
                 found_dynamic[(rel, function)] = callee
     assert set(found_dynamic) == set(STRING_TO_CODE), found_dynamic
     assert set(found_callers) == set(IMPORT_OBJECT_CALLERS), found_callers
+
+
+def _lab6_layers() -> list:
+    from zoo.layers import parse_layers
+
+    return parse_layers((ZOO.parent / "examples" / "lab6_layers.m").read_text(), "lab6_layers.m")
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda layers: layers[1].update(type="os:system"), "unknown layer type 'os:system'"),
+    (lambda layers: layers[1].update(filters=10**9), "numFilters must be an integer from 1 to 65,536"),
+    (lambda layers: layers[1].update(filter_size=[1024, 1024], filters=65536), "convolution2dLayer"),
+    (lambda layers: layers.insert(0, 5), "layers must hold tables of plain values"),
+    (lambda layers: layers.pop(0), "imageInputLayer"),
+])
+def test_crafted_layer_arrays_are_refused_before_anything_is_built(checkpoint, tmp_path, capsys, mutate, message):
+    """A layer-array checkpoint is data for zoo's own builder, which checks every value first."""
+    layers = _lab6_layers()
+    mutate(layers)
+    ckpt = craft_checkpoint(checkpoint, tmp_path / "m.safetensors", {"source": "layers", "layers": layers})
+    code, _, err = zoo_inproc(capsys, "predict", str(ckpt), str(ckpt))
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_an_untouched_layer_array_checkpoint_loads(checkpoint, tmp_path):
+    """The lecture's layer array names its layers as digitnet does: the same tensors fit it."""
+    ckpt = craft_checkpoint(checkpoint, tmp_path / "m.safetensors", {"source": "layers", "layers": _lab6_layers()})
+    assert sum(p.numel() for p in zoo.load(ckpt).module.parameters()) == 21_690

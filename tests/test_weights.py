@@ -191,7 +191,7 @@ def test_download_goes_to_a_hashed_cache_name_then_is_found_there(torch_home, tm
 
 
 def test_model_without_weights_says_what_to_do():
-    with pytest.raises(ZooError, match="no pretrained weights.*--weights none"):
+    with pytest.raises(ZooError, match="no pretrained weights.*pretrained=False"):
         build(model_info("digitnet"), pretrained=True)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "train",
     "finetune",
     "evaluate",
+    "split_each_label",
 ]
 
 # name -> "module:attr", imported on first access (PEP 562) so `import zoo` stays torch-free.
@@ -44,6 +45,7 @@ _LAZY = {
     "train": "zoo.training:train",  # package "training": a submodule "train" would shadow zoo.train()
     "finetune": "zoo.training:finetune",
     "evaluate": "zoo.evaluation:evaluate",  # module "evaluation", for the same reason
+    "split_each_label": "zoo.data:split_each_label",  # MATLAB's splitEachLabel, on a dataset or a path
 }
 
 

@@ -69,6 +69,7 @@ def bench(
     providers: str = "auto",
     device: str = "auto",
     onnx_file: str | os.PathLike | None = None,
+    network: Any = None,
 ) -> list[BenchResult]:
     """Time ``ref`` (registry name, checkpoint or ONNX file) under each runtime and batch size.
 
@@ -81,6 +82,7 @@ def bench(
         providers: onnxruntime providers (``auto``, ``cpu``, ``cuda``).
         device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
         onnx_file: an already exported file to time for the onnxruntime runtime.
+        network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
     """
     from zoo.resolver import kind_of, resolve_card
 
@@ -102,12 +104,14 @@ def bench(
     if not is_onnx:
         import torch
 
-        from zoo.flops import gflops_per_image  # torch: an ONNX file is benched without it
+        from zoo.flops import (
+            gflops_per_image,  # torch: an ONNX file is benched without it
+        )
         from zoo.resolver import resolve
 
         if threads:
             torch.set_num_threads(int(threads))
-        model, card = resolve(ref)
+        model, card = resolve(ref, network=network)
         model.eval()
         gflops = gflops_per_image(model, card)
     inputs = {b: _random_input(card, b) for b in batches}
@@ -116,7 +120,7 @@ def bench(
         if runtime == "onnxruntime":
             results += _bench_onnxruntime(ref if is_onnx else onnx_file, ref, inputs, card, gflops,
                                           iters=iters, seconds=seconds, warmup=warmup, threads=threads,
-                                          providers=providers)
+                                          providers=providers, network=network)
         else:
             results += _bench_torch(model, runtime, inputs, gflops, device=device, iters=iters, seconds=seconds,
                                     warmup=warmup)
@@ -188,7 +192,7 @@ def _bench_torch(model: Any, runtime: str, inputs: dict[int, np.ndarray], gflops
 
 
 def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], card: Any, gflops: Any, *,
-                       threads: int | None, providers: str, **timing: Any) -> list[BenchResult]:
+                       threads: int | None, providers: str, network: Any = None, **timing: Any) -> list[BenchResult]:
     from zoo.runtime.providers import make_session
 
     setup = 0.0
@@ -197,7 +201,7 @@ def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], 
             from zoo.export import export
 
             start = time.perf_counter()
-            onnx_path = export(ref, Path(tmp) / "model.onnx", check=False).path
+            onnx_path = export(ref, Path(tmp) / "model.onnx", check=False, network=network).path
             setup = time.perf_counter() - start
         session, provider = make_session(onnx_path, providers, threads=threads)
         graph_input = session.get_inputs()[0]

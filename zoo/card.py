@@ -31,6 +31,7 @@ CROP_MODES = ("center", "squash", "border")  # timm's crop_mode, used by center-
 CATALOG_ONLY = ("factory", "factory_args", "weights")  # code references: never written to or read from files
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; a larger head is a typo or a memory bomb
 MAX_SIDE = 8192  # pixels per side of the model input
+MAX_LAYERS = 1000  # layers of a layer-array network
 _MAX_NAME = 200
 _MAX_LABEL = 1000
 
@@ -109,6 +110,10 @@ class ModelCard:
     # weight sources, by tag
     weights: dict[str, WeightSource] = field(default_factory=dict)
 
+    # a network defined as a layer array (source "layers"): the layers as data, rebuilt by
+    # zoo's own layer builder (zoo.layers); empty for catalog models
+    layers: tuple[dict[str, Any], ...] = ()
+
     # provenance, filled in checkpoints and ONNX files
     training: dict[str, Any] = field(default_factory=dict)  # options and final metrics
     versions: dict[str, str] = field(default_factory=dict)  # zoo, torch, ...
@@ -153,6 +158,7 @@ class ModelCard:
         for key in ("factory_args", "weights", "training", "versions", "extra"):
             if not isinstance(getattr(self, key), dict) or not all(isinstance(k, str) for k in getattr(self, key)):
                 raise CardError(f"{where}: {key} must be a table with string keys")
+        self.layers = _layer_list(self.layers, f"{where}: layers")
         self.weights = {
             tag: w if isinstance(w, WeightSource) else WeightSource.from_table(tag, _table(w, f"weights '{tag}'"))
             for tag, w in self.weights.items()
@@ -219,7 +225,7 @@ class ModelCard:
         """
         meta = {"format": CARD_FORMAT, "name": self.name, "source": self.source, "distribution": self.distribution}
         for key, value in self.to_table().items():
-            if key not in CATALOG_ONLY:
+            if key not in CATALOG_ONLY and not (key == "layers" and not value):
                 meta[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         return meta
 
@@ -296,6 +302,19 @@ def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= _MAX_NAME or not value.isprintable():
         raise CardError(f"{what} must be a printable string of 1 to {_MAX_NAME} characters, not {value!r:.60}")
     return value
+
+
+def _layer_list(value: Any, what: str) -> tuple[dict[str, Any], ...]:
+    """The shape of a layer array (zoo.layers checks each layer's values before building)."""
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_LAYERS:
+        raise CardError(f"{what} must be a list of at most {MAX_LAYERS} layers")
+    scalars = (str, int, float, bool, type(None))
+    for layer in value:
+        if not isinstance(layer, dict) or not all(isinstance(k, str) for k in layer) or not all(
+                isinstance(v, scalars) or (isinstance(v, list) and all(isinstance(x, scalars) for x in v))
+                for v in layer.values()):
+            raise CardError(f"{what} must hold tables of plain values, not {layer!r:.60}")
+    return tuple(dict(layer) for layer in value)
 
 
 def _table(value: Any, what: str) -> dict[str, Any]:

@@ -10,11 +10,11 @@ checked, typed card fields.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo.atomic import atomic_path
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError
 
@@ -55,12 +55,8 @@ def save(path: str | Path, model: Any, card: ModelCard) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=card.to_metadata())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -73,15 +69,17 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise ZooError(f"'{path}' is not a readable safetensors file: {exc}") from None
 
 
-def load(path: str | Path) -> Built:
+def load(path: str | Path, *, network: Any = None) -> Built:
     """Rebuild a checkpoint's network with the installed catalog and load its tensors.
 
+    ``network``: for a network defined in Python, its ``FILE.py:NAME`` again (or the
+    ``nn.Module``); the file names it only as text, which zoo never imports.
     Returns :class:`zoo.models.Built` ``(module, card)``; the card knows labels and preprocessing.
     """
     from zoo.models import Built, build  # torch: reading cards stays torch-free
 
     card = read_card(path)
-    module = build(card).module
+    module = build(card).module if network is None else _user_network(path, card, network)
     state = load_state(path)
     own = module.state_dict()
     missing = [k for k in own if k not in state]
@@ -94,3 +92,16 @@ def load(path: str | Path) -> Built:
         )
     module.load_state_dict(state)
     return Built(module.eval(), card)
+
+
+def _user_network(path: str | Path, card: ModelCard, network: Any) -> Any:
+    """The module a user gave for a checkpoint of a Python network."""
+    from zoo.networks import build_python, python_factory  # torch, and the user's code
+    from zoo.registry import PYTHON_SOURCE
+
+    if card.source != PYTHON_SOURCE:
+        raise ZooError(f"'{path}' holds {card.source} model '{card.name}', which zoo builds itself; "
+                       f"--network is only for networks defined in Python")
+    if isinstance(network, (str, Path)):
+        return build_python(python_factory(network)[0], card.num_classes)
+    return network

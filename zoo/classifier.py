@@ -16,21 +16,29 @@ import torch
 from zoo.card import ModelCard
 from zoo.checkpoint import save
 from zoo.errors import ZooError, first_line
-from zoo.prediction import Prediction, as_images, is_model_input, predictions
+from zoo.prediction import (
+    Predictions,
+    as_images,
+    image_batches,
+    is_model_input,
+    predictions,
+)
 from zoo.preprocess import Preprocess, normalize
 from zoo.resolver import resolve
 
 __all__ = ["Classifier", "load"]
 
-ImageLike = Any  # a path, PIL image or uint8 array (H x W [x C]); lists and N x H x W x C stacks
+ImageLike = Any  # a path, PIL image or uint8 array (H x W [x C]); lists, folders, N x H x W x C stacks, datasets
 
 
-def load(ref: str | Path, *, weights: Any = "auto", device: Any = "cpu") -> Classifier:
+def load(ref: str | Path, *, weights: Any = "auto", device: Any = "cpu", network: Any = None) -> Classifier:
     """A :class:`Classifier` for a checkpoint, or a registry name with pretrained ``weights``.
 
     ``weights`` (names only): ``"auto"``, a tag or a file; a checkpoint carries its own.
+    ``network``: for a checkpoint of a network defined in Python, its ``FILE.py:NAME``
+    (or the ``nn.Module``) again: zoo never imports code named in a file.
     """
-    built = resolve(ref, pretrained=weights, device=device)
+    built = resolve(ref, pretrained=weights, device=device, network=network)
     return Classifier(built.module, built.card)
 
 
@@ -86,17 +94,31 @@ class Classifier:
             self.module.train(was_training)
         return torch.cat(outs) if outs else torch.empty(0, self.card.num_classes)
 
+    def _logits(self, images: Any, batch_size: int) -> tuple[np.ndarray, list[str]]:
+        """Raw outputs (N, classes) and sources, decoding ``batch_size`` images at a time."""
+        outs, sources = [], []
+        for pairs in image_batches(images, batch_size):
+            batch = np.stack([self.preprocess.pixels(img) for img, _ in pairs]).transpose(0, 3, 1, 2)
+            outs.append(self.logits_of_pixels(np.ascontiguousarray(batch), batch_size=batch_size).numpy())
+            sources += [src for _, src in pairs]
+        return np.concatenate(outs), sources
+
     def predict_proba(self, images: ImageLike | Sequence[ImageLike], *, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities, shape (N, classes)."""
-        pixels, _ = self.pixels(images)
-        return self.logits_of_pixels(pixels, batch_size=batch_size).softmax(dim=1).numpy()
+        """Class probabilities, shape (N, classes); inputs as :meth:`classify`."""
+        logits, _ = self._logits(images, batch_size)
+        return torch.from_numpy(logits).softmax(dim=1).numpy()
 
     def classify(self, images: ImageLike | Sequence[ImageLike], *, top_k: int = 5,
-                 batch_size: int = 64) -> list[Prediction]:
-        """MATLAB's ``classify``: a :class:`~zoo.prediction.Prediction` per image (always a list).
+                 batch_size: int = 64) -> Predictions:
+        """MATLAB's ``classify``: a :class:`~zoo.prediction.Predictions` list, one per image.
 
-        ``images``: what :func:`zoo.prediction.as_images` accepts, or already-normalised
-        float N x C x H x W model input.
+        ``images``: a path, a folder (every image under it, sorted), a PIL image, a uint8
+        array, a list of those, a dataset (a ``zoo.data`` split: decoded ``batch_size`` at a
+        time), or already-normalised float N x C x H x W model input. The lecture's
+        ``accuracy = mean(predictedLabels == testImages.Labels)`` is::
+
+            predicted = clf.classify(test_images)
+            accuracy = np.mean(predicted.labels == test_images.label_names)
         """
         if is_model_input(images):
             with torch.inference_mode():
@@ -105,8 +127,7 @@ class Classifier:
                 except RuntimeError as exc:  # torch's shape errors
                     raise ZooError(f"{self.card.name} rejected an input of shape {images.shape}: {first_line(exc)}") from None
             return predictions(logits, self.labels, k=top_k)
-        pixels, sources = self.pixels(images)
-        logits = self.logits_of_pixels(pixels, batch_size=batch_size).numpy()
+        logits, sources = self._logits(images, batch_size)
         return predictions(logits, self.labels, sources=sources, k=top_k)
 
     def save(self, path: str | Path) -> Path:

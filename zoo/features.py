@@ -65,18 +65,20 @@ def extract(
     data: str | Path,
     *,
     out: str | Path | None = None,
-    adapter: str = "folder",
+    adapter: str = "auto",
     batch_size: int = 128,
     device: str = "auto",
     pretrained: Any = "auto",
+    network: Any = None,
 ) -> FeatureSet:
     """Activations of every sample of ``data`` at ``layer``; written to ``out`` (.npz) when given.
 
-    ``model``: a checkpoint, a registry name (with ``pretrained`` weights) or a Classifier.
+    ``model``: a checkpoint, a registry name (with ``pretrained`` weights) or a Classifier;
+    ``network``: for a checkpoint of a network defined in Python, its ``FILE.py:NAME`` again.
     The .npz holds ``features``, ``labels``, ``classes``, ``files`` and ``layer``.
     """
     dev = pick_device(device)
-    classifier = model.to(dev) if isinstance(model, Classifier) else load(model, weights=pretrained, device=dev)
+    classifier = model.to(dev) if isinstance(model, Classifier) else load(model, weights=pretrained, device=dev, network=network)
     classifier.module.eval()
     check_layer(classifier.module, layer)
     dataset = open_dataset(data, adapter)

@@ -10,7 +10,8 @@ from torch import nn
 
 from zoo.errors import ZooError
 
-__all__ = ["head_name", "head_module", "set_num_classes", "num_outputs"]
+__all__ = ["head_name", "head_module", "set_num_classes", "num_outputs", "describe_head", "describe_layer",
+           "replace_head"]
 
 
 def head_name(model: nn.Module) -> str:
@@ -57,3 +58,33 @@ def set_num_classes(model: nn.Module, num_classes: int) -> nn.Module:
     new.to(device=old.weight.device, dtype=old.weight.dtype)
     setattr(parent, attr, new)
     return model
+
+
+def describe_layer(module: nn.Module) -> str:
+    """``Linear 4096→1000``, ``Conv2d 1280→1000``, or the type's name for anything else."""
+    kind = type(module).__name__
+    if isinstance(module, nn.Linear):
+        return f"{kind} {module.in_features}→{module.out_features}"
+    if isinstance(module, nn.Conv2d):
+        return f"{kind} {module.in_channels}→{module.out_channels}"
+    return kind
+
+
+def describe_head(model: nn.Module) -> tuple[int, str, str]:
+    """(index, name, text) of the head: its 1-based position among the leaf layers (MATLAB's
+    ``layers(21)``, the ``#`` of ``zoo info``), dotted name and :func:`describe_layer` text."""
+    name = head_name(model)
+    leaves = [n for n, m in model.named_modules() if n and not list(m.children())]
+    index = next((i + 1 for i, n in enumerate(leaves) if n == name or n.startswith(name + ".")), 0)
+    return index, name, describe_layer(model.get_submodule(name))
+
+
+def replace_head(model: nn.Module, num_classes: int) -> dict[str, object] | None:
+    """:func:`set_num_classes`, returning what was replaced (``{"index", "name", "old", "new"}``),
+    or ``None`` when the head already has ``num_classes`` outputs."""
+    if num_outputs(model) == num_classes:
+        return None
+    index, name, old = describe_head(model)
+    set_num_classes(model, num_classes)
+    new_index, new_name, new = describe_head(model)
+    return {"index": new_index or index, "name": new_name, "old": old, "new": new}

@@ -1,12 +1,15 @@
 """What classification takes and gives, for the torch classifier and the torch-free runtime alike.
 
-* :func:`as_images`: the one accepted-input policy: paths, PIL images and uint8 arrays
-  (H x W, H x W x 1/3/4, or a stack N x H x W x C). Float image arrays are refused: whether
+* :func:`image_batches` / :func:`as_images`: the one accepted-input policy: paths, folders
+  (every image under them, sorted), PIL images, uint8 arrays (H x W, H x W x 1/3/4, or a
+  stack N x H x W x C), lists of those, and datasets (anything with ``load``, ``describe``
+  and ``__len__``, e.g. a ``zoo.data`` split), decoded batch by batch. Float image arrays are refused: whether
   they hold 0..1 or 0..255 cannot be told from the values, so the caller converts. A float
   N x C x H x W array is something else: already-normalised model input
   (:func:`is_model_input`), run as it is.
 * :class:`Prediction`: one image's answer, the same type and JSON shape whichever model
-  file produced it.
+  file produced it; :class:`Predictions`: a list of them with column views
+  (``.labels``, ``.indices``, ``.probabilities``).
 
 numpy and Pillow only: the runtime imports this module.
 """
@@ -14,7 +17,7 @@ numpy and Pillow only: the runtime imports this module.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +26,10 @@ import numpy as np
 from PIL import Image
 
 from zoo.errors import ZooError
-from zoo.preprocess import open_image
+from zoo.preprocess import IMAGE_SUFFIXES, open_image
 
-__all__ = ["Prediction", "as_images", "is_model_input", "predictions", "softmax", "FLOAT_ARRAY_MESSAGE"]
+__all__ = ["Prediction", "Predictions", "as_images", "image_batches", "is_single", "is_dataset", "folder_images",
+           "is_model_input", "predictions", "softmax", "FLOAT_ARRAY_MESSAGE"]
 
 FLOAT_ARRAY_MESSAGE = ("an image array must be uint8 (0-255), not {dtype}: convert it first, "
                        "e.g. (x * 255).round().astype(numpy.uint8) for values in 0..1")
@@ -71,6 +75,42 @@ class Prediction:
         return out
 
 
+class Predictions(list):
+    """A list of :class:`Prediction`, one per image, with numpy views of the whole batch.
+
+    MATLAB's ``predictedLabels = classify(net, testImages)`` and the lecture's accuracy line::
+
+        predicted = clf.classify(test_images)          # test_images: a zoo.data split
+        accuracy = np.mean(predicted.labels == test_images.label_names)
+    """
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The predicted class name of each image (numpy str array)."""
+        return np.asarray([p.label for p in self], dtype=str)
+
+    @property
+    def indices(self) -> np.ndarray:
+        """The predicted class index of each image (int64)."""
+        return np.asarray([p.index for p in self], dtype=np.int64)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Softmax over all classes, N x K (float32)."""
+        if not self:
+            return np.empty((0, 0), dtype=np.float32)
+        return np.stack([p.probabilities for p in self])
+
+    @property
+    def sources(self) -> list[str]:
+        """The file each image came from ("" where none)."""
+        return [p.source for p in self]
+
+    def __getitem__(self, item: Any) -> Any:
+        got = super().__getitem__(item)
+        return Predictions(got) if isinstance(item, slice) else got
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of (N, classes) logits, computed in float64."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
@@ -79,12 +119,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predictions(logits: np.ndarray, labels: Sequence[str], *, sources: Sequence[str] = (),
-                k: int = 5) -> list[Prediction]:
+                k: int = 5) -> Predictions:
     """One :class:`Prediction` per row of (N, classes) logits."""
     if logits.ndim != 2 or logits.shape[1] != len(labels):
         raise ZooError(f"model output of shape {tuple(logits.shape)} does not match {len(labels)} labels")
     labels = tuple(labels)
-    out = []
+    out = Predictions()
     for row, p in enumerate(softmax(logits)):
         best = int(np.argmax(p))
         out.append(Prediction(label=labels[best], probability=float(p[best]), probabilities=p.astype(np.float32),
@@ -98,18 +138,87 @@ def is_model_input(images: Any) -> bool:
             and images.shape[1] in (1, 3))
 
 
-def as_images(images: Any) -> list[tuple[Image.Image, str]]:
-    """(PIL image, source) pairs for one image or many, under the one input policy."""
-    if isinstance(images, (str, os.PathLike, Image.Image)):
-        items: Iterable[Any] = [images]
-    elif isinstance(images, np.ndarray):
-        items = list(images) if images.ndim == 4 else [images]
-    else:
-        items = list(images)
-    out = [_one_image(item) for item in items]
-    if not out:
+def is_dataset(images: Any) -> bool:
+    """Whether ``images`` is a dataset: it has ``load``, ``describe`` and ``__len__`` (duck-typed)."""
+    return (not isinstance(images, Image.Image) and callable(getattr(images, "load", None))
+            and callable(getattr(images, "describe", None)) and hasattr(images, "__len__"))
+
+
+def is_single(images: Any) -> bool:
+    """Whether ``images`` is one image (a file, a PIL image, an H x W [x C] array), not many."""
+    if isinstance(images, (str, os.PathLike)):
+        return not Path(images).is_dir()
+    return isinstance(images, Image.Image) or (isinstance(images, np.ndarray) and images.ndim != 4)
+
+
+def folder_images(folder: str | os.PathLike) -> list[Path]:
+    """Every image file under ``folder`` (``IMAGE_SUFFIXES``, hidden names left out), sorted."""
+    root = Path(folder)
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts) and p.is_file())
+    if not found:
+        raise ZooError(f"no images ({', '.join(IMAGE_SUFFIXES[:4])}, ...) in folder '{folder}'")
+    return found
+
+
+def image_batches(images: Any, batch_size: int = 64) -> Iterator[list[tuple[Image.Image, str]]]:
+    """(PIL image, source) pairs in batches of ``batch_size``, decoded as each batch is reached.
+
+    A dataset's samples and a folder's or list's files are opened batch by batch, so memory
+    does not grow with the number of images.
+    """
+    batch_size = max(1, int(batch_size))
+    if is_dataset(images):
+        total = len(images)
+        if total == 0:
+            raise ZooError("no images to classify: the dataset is empty")
+        for start in range(0, total, batch_size):
+            yield [_sample(images, i) for i in range(start, min(total, start + batch_size))]
+        return
+    items = _items(images)
+    if not items:
         raise ZooError("no images to classify")
+    for start in range(0, len(items), batch_size):
+        yield [_one_image(item) for item in items[start:start + batch_size]]
+
+
+def as_images(images: Any) -> list[tuple[Image.Image, str]]:
+    """(PIL image, source) pairs for one image or many, under the one input policy, all at once."""
+    return [pair for batch in image_batches(images, batch_size=1 << 30) for pair in batch]
+
+
+def _items(images: Any) -> list[Any]:
+    """The undecoded items: folders expanded to their files, a stack to its images."""
+    if isinstance(images, (str, os.PathLike, Image.Image)):
+        listed: list[Any] = [images]
+    elif isinstance(images, np.ndarray):
+        listed = list(images) if images.ndim == 4 else [images]
+    else:
+        try:
+            listed = list(images)
+        except TypeError:  # not a collection: _one_image says what it takes
+            listed = [images]
+    out: list[Any] = []
+    for item in listed:
+        if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
+            out.extend(folder_images(item))
+        else:
+            out.append(item)
     return out
+
+
+def _sample(dataset: Any, index: int) -> tuple[Image.Image, str]:
+    name = str(dataset.describe(index))
+    try:
+        image = dataset.load(index)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ZooError(f"sample {index} ('{name}') is not a readable image ({type(exc).__name__}): remove it "
+                       "from the data, or use zoo.evaluate, which skips unreadable images") from None
+    if isinstance(image, np.ndarray):
+        image = _array_image(image)
+    if not isinstance(image, Image.Image):
+        raise ZooError(f"the dataset's load({index}) gave a {type(image).__name__}, not a PIL image")
+    return image, name
 
 
 def _one_image(item: Any) -> tuple[Image.Image, str]:
@@ -125,7 +234,8 @@ def _one_image(item: Any) -> tuple[Image.Image, str]:
             return open_image(path), str(path)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise ZooError(f"'{path}' is not a readable image ({type(exc).__name__})") from None
-    raise ZooError(f"cannot classify a {type(item).__name__}: give a path, a PIL image or a uint8 array")
+    raise ZooError(f"cannot classify a {type(item).__name__}: give a path, a folder, a PIL image, "
+                   "a uint8 array or a dataset")
 
 
 def _array_image(array: np.ndarray) -> Image.Image:

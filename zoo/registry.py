@@ -34,6 +34,8 @@ from zoo.errors import (
 )
 
 __all__ = [
+    "LAYERS_SOURCE",
+    "PYTHON_SOURCE",
     "model_info",
     "dataset_info",
     "catalog_card",
@@ -57,10 +59,18 @@ def reset() -> None:
 _declared: set[str] = set()  # "module:attr" strings of cards that installed family code returned
 
 
+#: sources of networks the user defines rather than a catalog (see zoo.networks)
+LAYERS_SOURCE = "layers"  # a layer array, stored in the card as data
+PYTHON_SOURCE = "python"  # a Python factory, given again by the user to load
+#: zoo's own builder of layer arrays: the one factory that takes its arguments from a file
+LAYERS_BUILDER = "zoo.layers.build:build_network"
+
+
 def declared_references() -> set[str]:
     """Every ``"module:attr"`` an installed catalog declares: model, dataset and family
-    factories, weight providers and key maps (plus those of family members built so far)."""
-    refs = set(_declared)
+    factories, weight providers and key maps (plus those of family members built so far),
+    and zoo's own layer builder."""
+    refs = set(_declared) | {LAYERS_BUILDER}
     for plugin in plugins():
         for card in plugin.models.values():
             refs |= _card_references(card)
@@ -168,7 +178,17 @@ def catalog_card(named: ModelCard) -> ModelCard:
     Only ``named.name`` and ``named.source`` are used: what builds the network, and where its
     weights come from, is the catalog's. A model no installed catalog declares is a one-line
     error that names it and, when the file records one, the distribution that provides it.
+
+    A layer-array network (source ``layers``) is built by zoo's own layer builder from the
+    layers the card holds as data, which the builder validates before it builds anything.
     """
+    if named.source == LAYERS_SOURCE:
+        return named.replace(factory=LAYERS_BUILDER,
+                             factory_args={"layers": list(named.layers), "num_classes": named.num_classes})
+    if named.source == PYTHON_SOURCE:
+        defined = str(named.extra.get("network", "a Python file"))[:200]
+        raise ZooError(f"model '{named.name}' was defined in Python ({defined}); zoo never imports code named "
+                       f"in a file: give the definition again with --network FILE.py:NAME (Python: network=)")
     plugin = _plugin_named(named.source)
     qualified = plugin is not None and not plugin.error and named.name in plugin.models
     try:

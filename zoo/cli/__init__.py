@@ -18,7 +18,7 @@ import click
 from zoo import __version__
 from zoo.errors import ZooError, close_matches
 
-__all__ = ["main", "cli"]
+__all__ = ["main", "cli", "error_text"]
 
 # name -> ("module:attr", one-line help shown by `zoo --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -89,13 +89,23 @@ def _show_warning(message: Any, category: type[Warning], filename: str, lineno: 
         _python_showwarning(message, category, filename, lineno, file, line)
 
 
+def error_text(exc: ZooError, args: list[str]) -> str:
+    """A ZooError's line for the command in ``args``: an error that words its advice per
+    command (``for_command``, e.g. :class:`zoo.weights.WeightsUnavailable`) gets the command's name."""
+    for_command = getattr(exc, "for_command", None)
+    if for_command is None:
+        return str(exc)
+    command = next((a for a in args if not a.startswith("-")), None)
+    return for_command(command) if command else str(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit code 2."""
     warnings.showwarning = _show_warning
     try:
         cli.main(args=argv, prog_name="zoo", standalone_mode=False)
     except ZooError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {error_text(exc, sys.argv[1:] if argv is None else list(argv))}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

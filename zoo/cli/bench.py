@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
 from zoo.resolver import kind_of
 
@@ -22,8 +23,9 @@ __all__ = ["bench_command"]
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="torch's device (auto: CUDA when torch sees a GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@network_option
 def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seconds: float, threads: int | None,
-                  providers: str, device: str, as_json: bool) -> None:
+                  providers: str, device: str, as_json: bool, network: str | None) -> None:
     """Time MODEL (registry name), CKPT or ONNX under each runtime and batch size.
 
     Latency is per batch (median, 90th percentile); throughput is images/s; GFLOP/s
@@ -35,7 +37,7 @@ def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seco
     if runtimes is None:
         runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"
     results = bench(ref, batches=parse_list(batches, "--batch", int), runtimes=parse_list(runtimes, "--runtime"),
-                    iters=iters, seconds=seconds, threads=threads, providers=providers, device=device)
+                    iters=iters, seconds=seconds, threads=threads, providers=providers, device=device, network=network)
     if as_json:
         print_json([r.to_dict() for r in results])
         return

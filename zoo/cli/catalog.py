@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from zoo.catalogs import plugins
-from zoo.cli.output import print_json, print_table
+from zoo.cli.network import network_option
+from zoo.cli.output import print_json, print_table, warn
 from zoo.listing import list_entries
+from zoo.registry import PYTHON_SOURCE
 from zoo.resolver import kind_of, resolve_card
+from zoo.weights.report import availability, weights_used
 
 __all__ = ["list_command", "info_command", "plugins_command"]
 
@@ -43,31 +46,41 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
 @click.argument("name")
 @click.option("--layers/--no-layers", default=True, help="Build the model and show its layer table.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info_command(name: str, layers: bool, as_json: bool) -> None:
-    """Describe NAME (a registry name, checkpoint or ONNX file): its card and layers.
+@network_option
+def info_command(name: str, layers: bool, as_json: bool, network: str | None) -> None:
+    """Describe NAME (a registry name, checkpoint, ONNX file, layer array lab6.m or
+    Python network net.py:NAME): its card and layers.
 
     The layer table is MATLAB's net.Layers: index, name, type, output shape and
     parameters, with totals for parameters and FLOPs for one input. The names are
     what 'zoo features --layer' takes.
     """
     card = resolve_card(name)
+    in_file = kind_of(name) in ("checkpoint", "onnx")  # a file that holds weights
     table = None
-    if layers and kind_of(name) != "onnx":
+    needs_network = card.source == PYTHON_SOURCE and kind_of(name) == "checkpoint" and network is None
+    if needs_network and layers:
+        warn(f"no layer table: '{name}' holds a network defined in Python; give it again with --network FILE.py:NAME")
+    if layers and kind_of(name) != "onnx" and not needs_network:
         # torch: 'zoo list' and 'zoo info --no-layers' never import it
         from zoo.resolver import resolve
         from zoo.summary import layer_table
 
-        model, card = resolve(name)
+        model, card = resolve(name, network=network)
         table = layer_table(model, card)
     if as_json:
         out = {"card": {"name": card.name, "source": card.source, **card.to_table()}}
+        if in_file:  # the weights the file holds started from these
+            out["weights_used"] = weights_used(card)
+        else:  # the tags a name can load, and whether each is here
+            out["weights_available"] = [a.to_dict() for a in availability(card)]
         if table is not None:
             out["layers"] = [row._asdict() for row in table.rows]
             out["parameters"] = table.parameters
             out["flops"] = table.flops
         print_json(out)
         return
-    _print_card(card, in_file=kind_of(name) != "name")
+    _print_card(card, in_file=in_file)
     if table is not None:
         click.echo()
         print_table(
@@ -87,9 +100,9 @@ def _print_card(card, *, in_file: bool) -> None:
         ("task", card.task),
         *((("factory", card.factory),) if card.factory else ()),  # files carry none: the catalog builds
         ("input", f"{card.channels}x{card.input_size[0]}x{card.input_size[1]} ({_resize(card)}, {card.interpolation})"),
-        ("mean / std", f"{list(card.mean)} / {list(card.std)}"),
+        ("mean / std", _statistics(card)),
         ("classes", f"{card.num_classes}" + (f": {', '.join(card.labels[:10])}{' ...' if len(card.labels) > 10 else ''}" if card.labels else "")),
-        ("weights", _weights_row(card, in_file)),
+        *_weights_rows(card, in_file),
         ("license", card.license or "-"),
         ("tags", ", ".join(card.tags) or "-"),
     ]
@@ -97,6 +110,24 @@ def _print_card(card, *, in_file: bool) -> None:
         if key in card.training:
             rows.append((key, ", ".join(f"{k}={v}" for k, v in card.training[key].items())))
     print_table(None, ["", ""], rows)
+    if card.layers:  # a layer array: MATLAB's net.Layers, input and output layers included
+        from zoo.layers import describe
+
+        click.echo()
+        click.echo(f"Layer array ({card.extra.get('defined_in', 'stored in the card')})")
+        for line in describe(list(card.layers)):
+            click.echo(f"  {line}")
+
+
+def _statistics(card) -> str:
+    """mean / std; a layer array's imageInputLayer normalization by name, on 0..255 pixels."""
+    numbers = f"{[round(m, 4) for m in card.mean]} / {[round(s, 4) for s in card.std]}"
+    normalization = card.extra.get("normalization")
+    if normalization is None:
+        return numbers
+    if not card.extra.get("normalization_fitted", True):
+        return f"{normalization} (from the training images, when training starts)"
+    return f"{numbers} ({normalization}, on 0..1 pixels)"
 
 
 def _resize(card) -> str:
@@ -105,13 +136,14 @@ def _resize(card) -> str:
     return f"center-crop {card.crop_pct:g}" + (f", {card.crop_mode}" if card.crop_mode != "center" else "")
 
 
-def _weights_row(card, in_file: bool) -> str:
-    if in_file:  # a checkpoint or ONNX file holds its own weights
-        started = card.training.get("pretrained")
-        return f"in this file (training started from: {started})" if started else "in this file"
-    if card.weights:  # a catalog card: where pretrained weights come from
-        return ", ".join(f"{t} ({w.labels or 'custom'})" for t, w in card.weights.items())
-    return "none (train from scratch)"
+def _weights_rows(card, in_file: bool) -> list[tuple[str, str]]:
+    """A file: what its weights started from. A name: each tag, and whether it is here."""
+    if in_file:
+        used = weights_used(card)
+        return [("weights", f"in this file; {used['text']}"), *((("", used["replaced"]),) if used["replaced"] else ())]
+    if not card.weights:
+        return [("weights", "no pretrained weights declared (train from scratch)")]
+    return [("weights" if i == 0 else "", a.text()) for i, a in enumerate(availability(card))]
 
 
 def _si(n: float) -> str:

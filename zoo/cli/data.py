@@ -1,4 +1,4 @@
-"""``zoo data``: make the synthetic digits, show and check a dataset."""
+"""``zoo data``: make the synthetic digits and the Lab 5 faces, show and check a dataset."""
 
 from __future__ import annotations
 
@@ -61,6 +61,22 @@ def make_digits_command(
         f"wrote {10 * per_class} digits (10 x {per_class}, {size}x{size}) to {out} in {meta['seconds']:.1f} s "
         f"from {len(meta['fonts'])} font{'s' if len(meta['fonts']) != 1 else ''}, seed {seed}"
     )
+
+
+@data_group.command("make-faces")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT.")
+def make_faces_command(out: Path, overwrite: bool) -> None:
+    """Write Lab 5's Images/ folder: 100 faces and 100 other photos (scikit-image's lfw_subset).
+
+    \b
+    zoo data make-faces Images
+    zoo finetune mobilenet_v2 --data Images --classes 2 --split 0.8 --lr 0.001 --batch-size 64
+    """
+    from zoo.data.faces import FACE_CLASSES, make_faces
+
+    make_faces(out, overwrite=overwrite)
+    click.echo(f"wrote 200 photos (100 {FACE_CLASSES[0]}, 100 {FACE_CLASSES[1]}, 25x25 gray) to {out}")
 
 
 @data_group.command("show")

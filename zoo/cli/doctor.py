@@ -1,4 +1,5 @@
-"""``zoo doctor``: what is installed, which providers run, where caches live, plugin health."""
+"""``zoo doctor``: what is installed, which providers run, where caches live, plugin health,
+and which models' pretrained weights are available here, offline."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import click
 
 from zoo import __version__, settings
 from zoo.cli.output import print_json, print_table
+from zoo.errors import ZooError
 from zoo.plugin_check import check_plugins
 
-__all__ = ["doctor_command", "diagnose"]
+__all__ = ["doctor_command", "diagnose", "weights_status"]
 
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu",
              "safetensors", "numpy", "pillow", "click", "rich", "matplotlib")
@@ -23,6 +25,41 @@ def _version(dist: str) -> str:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return ""
+
+
+def _models_with_weights() -> list[str]:
+    """Catalog models (built-in and plugins', not family members) and models a plugin attaches weights to."""
+    from zoo.catalogs import plugins
+    from zoo.registry import index
+
+    counts = index()["models"]
+    names: list[str] = []
+    for plugin in plugins():
+        if plugin.error:
+            continue
+        names += [name if len(counts.get(name, ())) == 1 else f"{plugin.name}:{name}" for name in plugin.models]
+        names += list(plugin.weights)
+    return list(dict.fromkeys(names))
+
+
+def weights_status() -> tuple[list[dict], list[str]]:
+    """(one row per model and weight tag, with whether its file is here; a note per model
+    whose pretrained weights are not available offline, with how to get them)."""
+    from zoo.registry import model_info
+    from zoo.weights.report import availability
+
+    rows: list[dict] = []
+    notes: list[str] = []
+    for name in _models_with_weights():
+        try:
+            card = model_info(name)
+        except ZooError:  # a broken plugin is reported with the plugins
+            continue
+        tags = availability(card)
+        rows += [{**a.to_dict(), "model": name} for a in tags]
+        if tags and not any(a.offline for a in tags):
+            notes.append(f"{name}: pretrained weights not available offline; {'; '.join(a.text() for a in tags)}")
+    return rows, notes
 
 
 def diagnose() -> dict:
@@ -54,6 +91,7 @@ def diagnose() -> dict:
     for report in plugins:
         if report["problems"]:
             problems.append(f"plugin '{report['name']}' ({report['distribution']}): " + "; ".join(report["problems"]))
+    weights, notes = weights_status()
     return {
         "versions": versions,
         "platform": f"{platform.system()} {platform.machine()}",
@@ -68,16 +106,20 @@ def diagnose() -> dict:
         "offline": settings.offline(),
         "strict_plugins": settings.strict_plugins(),
         "plugins": plugins,
+        "weights": weights,
         "problems": problems,
+        "notes": notes,
     }
 
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def doctor_command(as_json: bool) -> None:
-    """Check the installation: versions, onnxruntime providers, CUDA, caches, offline mode, plugins.
+    """Check the installation: versions, onnxruntime providers, CUDA, caches, offline mode, plugins,
+    and whether each model's pretrained weights are here (cached, from a plugin, or missing).
 
-    Exits with status 1 when something needs fixing, and says how.
+    Exits with status 1 when something needs fixing, and says how. Missing pretrained weights
+    are notes (exit status 0): training from scratch works without them.
     """
     report = diagnose()
     if as_json:
@@ -95,9 +137,16 @@ def doctor_command(as_json: bool) -> None:
             ("plugins", ", ".join(f"{p['name']} ({'ok' if p['ok'] else 'BROKEN'})" for p in report["plugins"])),
         ]
         print_table(None, ["", ""], rows)
+        click.echo()
+        print_table("Pretrained weights", ["MODEL", "TAG", "STATUS", "WHERE / HOW TO GET IT"],
+                    ((w["model"], w["tag"], w["status"], w["path"] or w["fix"]) for w in report["weights"]))
+        for note in report["notes"]:
+            click.echo(f"note: {note}")
         for problem in report["problems"]:
             click.echo(f"problem: {problem}", err=True)
+        notes = len(report["notes"])
         if not report["problems"]:
-            click.echo("no problems found")
+            click.echo(f"no problems; {notes} note(s): pretrained weights that are not available offline"
+                       if notes else "no problems found")
     if report["problems"]:
         sys.exit(1)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
+from zoo.errors import ZooError
 
 __all__ = ["evaluate_command"]
 
@@ -15,29 +17,78 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def _fraction(text: str | None) -> float | int | None:
+    """--split: a proportion (0.75) or a whole count per label (50), checked before any work."""
+    if text is None:
+        return None
+    from zoo.data.split import check_fraction
+
+    try:
+        value: float | int = int(text) if text.strip().isdigit() else float(text)
+    except ValueError:
+        raise ZooError(f"--split must be a number between 0 and 1 (or a whole count per label), not '{text}'") from None
+    check_fraction(value)
+    return value
+
+
+def _check_options(data: str | None, split: str | None, seed: int | None, part: str | None, of_run: bool) -> None:
+    if of_run and data is not None:
+        raise ZooError("--split-of-run evaluates the data recorded in the checkpoint: drop --data (or drop --split-of-run)")
+    if of_run and (split is not None or seed is not None):
+        raise ZooError("--split-of-run uses the checkpoint's own split: drop --split and --seed")
+    if not of_run and data is None:
+        raise ZooError("give --data DIR, or --split-of-run to evaluate the validation part the checkpoint recorded")
+    if split is None and not of_run and (part is not None or seed is not None):
+        raise ZooError(f"{'--part' if part is not None else '--seed'} needs --split F (or --split-of-run)")
+
+
 @click.command("evaluate")
 @click.argument("checkpoint")
-@click.option("--data", required=True, help="Labelled images: DIR/<label>/*.png (or --adapter's format).")
-@click.option("--adapter", default="folder", show_default=True, help="Dataset adapter.")
+@click.option("--data", default=None, help="Labelled images: DIR/<label>/*.png (or --adapter's format).")
+@click.option("--adapter", default="auto", show_default=True,
+              help="Dataset adapter for --data; auto: digits, idx or csvlist by their files, else folder.")
+@click.option("--split", "split", default=None, metavar="F",
+              help="splitEachLabel --data first: F of each label (0.75) or a count per label (50); see --part.")
+@click.option("--seed", type=int, default=None, help="Seed of --split's randomized split.  [default: 0]")
+@click.option("--part", type=click.Choice(["val", "train"]), default=None,
+              help="Which part of --split (or --split-of-run) to evaluate: val (the rest after F) or train "
+                   "(the first F).  [default: val]")
+@click.option("--split-of-run", "of_run", is_flag=True,
+              help="Evaluate exactly the validation part CHECKPOINT's run held out, as its card records (no --data).")
 @click.option("--plot", default=None, help="Confusion chart PNG.  [default: confusion-matrix.png beside CHECKPOINT]")
 @click.option("--no-plot", is_flag=True, help="Do not write the confusion chart.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate_command(checkpoint: str, data: str, adapter: str, plot: str | None, no_plot: bool, batch_size: int,
-                     device: str, as_json: bool) -> None:
-    """Evaluate CHECKPOINT on --data: accuracy, per-class precision and recall, confusion matrix.
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with what was evaluated).")
+@network_option
+def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: str | None, seed: int | None,
+                     part: str | None, of_run: bool, plot: str | None, no_plot: bool, batch_size: int,
+                     device: str, as_json: bool, network: str | None) -> None:
+    """Evaluate CHECKPOINT: accuracy, per-class precision and recall, confusion matrix.
 
-    The confusion chart (MATLAB confusionchart) is written as a PNG.
+    \b
+    zoo evaluate CKPT --data test/                        # every image in test/
+    zoo evaluate CKPT --split-of-run                      # exactly the run's validation part
+    zoo evaluate CKPT --data digits --split 0.75 --seed 0 --part val
+
+    Images the checkpoint was trained on are counted in a warning. The confusion chart
+    (MATLAB confusionchart) is written as a PNG.
     """
+    _check_options(data, split, seed, part, of_run)
+    fraction = _fraction(split)
+    if batch_size < 1:
+        raise ZooError(f"--batch-size must be at least 1, not {batch_size}")
     from zoo.evaluation import evaluate  # torch: 'zoo evaluate --help' stays fast
 
     target = None if no_plot else Path(plot) if plot else Path(checkpoint).parent / "confusion-matrix.png"
-    result = evaluate(checkpoint, data, adapter=adapter, plot=target, batch_size=batch_size, device=device)
+    result = evaluate(checkpoint, data, adapter=adapter, split=fraction, seed=seed or 0, part=part, plot=target,
+                      batch_size=batch_size, device=device, network=network)
     if as_json:
         print_json(result.to_dict())
         return
-    click.echo(f"accuracy: {_pct(result.accuracy)} of {result.images} images")
+    what = result.evaluated
+    part = "" if what["part"] in ("all", "subset") else f" ({what['part']} part{' of the run' if what['of_run'] else ''})"
+    click.echo(f"accuracy: {_pct(result.accuracy)} of {result.images} images{part}")
     print_table(None, ["CLASS", "PRECISION", "RECALL", "IMAGES"],
                 ((label, _pct(p), _pct(r), s) for label, p, r, s in
                  zip(result.labels, result.precision, result.recall, result.support)),

@@ -6,6 +6,7 @@ import warnings
 
 import click
 
+from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table, warn
 
 __all__ = ["export_command"]
@@ -26,8 +27,10 @@ __all__ = ["export_command"]
               help="Largest accepted max|ort - torch| relative to max(1, max|torch|).")
 @click.option("--no-check", is_flag=True, help="Skip the onnxruntime-vs-torch comparison.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@network_option
 def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: str | None, calibration: str | None,
-                   embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool) -> None:
+                   embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool,
+                   network: str | None) -> None:
     """Export CKPT (a .safetensors checkpoint) or MODEL (a registry name) to ONNX.
 
     The file carries the model card in metadata_props: labels, input size, channels,
@@ -52,10 +55,14 @@ def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         report = export(ref, out, opset=opset, batch=batch, quantize=quantize, embed_preprocessing=embed_preprocessing,
-                        check=not no_check, exporter=exporter, tolerance=tolerance, calibration=calibration)
+                        check=not no_check, exporter=exporter, tolerance=tolerance, calibration=calibration,
+                        network=network)
     for w in caught:
         if "falling back" in str(w.message):
             warn(str(w.message))
+    if kind_of(ref) == "name":  # a registry name is built as the catalog declares it: random weights
+        warn(f"'{ref}' was exported with random weights (a registry name carries none); for a useful model "
+             "export a checkpoint that zoo train or zoo finetune wrote")
     if as_json:
         print_json(report.to_dict())
         return

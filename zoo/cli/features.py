@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from zoo.cli.network import network_option
+
 __all__ = ["features_command"]
 
 
@@ -12,16 +14,18 @@ __all__ = ["features_command"]
 @click.option("--layer", required=True, help="Layer name, as 'zoo info MODEL' lists them (e.g. relu_3, fc).")
 @click.option("--data", required=True, help="Images: DIR/<label>/*.png (or --adapter's format).")
 @click.option("--out", required=True, help="Output .npz (features, labels, classes, files, layer).")
-@click.option("--adapter", default="folder", show_default=True, help="Dataset adapter.")
+@click.option("--adapter", default="auto", show_default=True,
+              help="Dataset adapter; auto: digits, idx or csvlist by their files, else folder.")
 @click.option("--weights", default="auto", show_default=True, help="For a registry MODEL: pretrained weights (auto, tag, FILE).")
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@network_option
 def features_command(model: str, layer: str, data: str, out: str, adapter: str, weights: str, batch_size: int,
-                     device: str) -> None:
+                     device: str, network: str | None) -> None:
     """Extract the activations of every image in --data at --layer of MODEL (checkpoint or registry name)."""
     from zoo.features import extract  # torch: 'zoo features --help' stays fast
 
     result = extract(model, layer, data, out=out, adapter=adapter, batch_size=batch_size, device=device,
-                     pretrained=weights)
+                     pretrained=weights, network=network)
     shape = "x".join(str(d) for d in result.features.shape[1:])
     click.echo(f"{len(result.features)} images -> {layer} activations of shape {shape}; saved {result.path}")

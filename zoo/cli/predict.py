@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
 from zoo.errors import ZooError
 from zoo.preprocess import IMAGE_SUFFIXES
@@ -31,7 +32,8 @@ def _expand(images: tuple[str, ...]) -> list[Path]:
     return out
 
 
-def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "auto", device: str = "auto") -> list[Any]:
+def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "auto", device: str = "auto",
+            network: str | None = None) -> list[Any]:
     """:class:`zoo.prediction.Prediction` per image, from a checkpoint, an ONNX file or a registry name."""
     if kind_of(model) == "onnx":
         from zoo.runtime import Predictor  # onnxruntime: only for an .onnx file
@@ -44,7 +46,7 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
     )
     from zoo.device import pick_device
 
-    return load(model, weights=weights, device=pick_device(device)).classify(images, top_k=top_k)
+    return load(model, weights=weights, device=pick_device(device), network=network).classify(images, top_k=top_k)
 
 
 @click.command("predict")
@@ -55,7 +57,9 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
               help="For a registry MODEL: pretrained weights (auto, a tag or a FILE).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: str, device: str, as_json: bool) -> None:
+@network_option
+def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: str, device: str, as_json: bool,
+                    network: str | None) -> None:
     """Classify IMAGES (files or folders) with MODEL: a checkpoint, an .onnx file, or a registry name.
 
     \b
@@ -68,7 +72,7 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
         raise ZooError(f"--top-k must be at least 1, not {top_k}")
     if weights == "none":
         raise ZooError("zoo predict needs trained weights: give a checkpoint, an .onnx file, or --weights auto|FILE")
-    predictions = predict(model, _expand(images), top_k=top_k, weights=weights, device=device)
+    predictions = predict(model, _expand(images), top_k=top_k, weights=weights, device=device, network=network)
     if as_json:
         print_json([p.to_dict() for p in predictions])
         return

@@ -38,7 +38,8 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--data", required=True, help="Training images: a folder of DIR/<label>/*.png (or --adapter's format)."),
         click.option("--val", "val", default=None, help="Separate validation set (instead of --split)."),
-        click.option("--adapter", default="folder", show_default=True, help="Dataset adapter for --data and --val."),
+        click.option("--adapter", default="auto", show_default=True,
+                     help="Dataset adapter for --data and --val; auto: digits, idx or csvlist by their files, else folder."),
         click.option("--solver", type=click.Choice(SOLVERS), default="sgdm", show_default=True, help="solverName."),
         click.option("--epochs", type=int, default=None, help="MaxEpochs.  [default: 10]"),
         click.option("--lr", type=float, default=None, help="InitialLearnRate.  [default: 0.01 sgdm, 0.001 adam/rmsprop]"),
@@ -63,6 +64,26 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _network_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Card values for a network defined in Python (FILE.py:NAME) that does not state them."""
+    func = click.option("--channels", type=click.IntRange(1, 3), default=None,
+                        help="Input channels of a Python network (1 or 3).")(func)
+    return click.option("--input-size", "input_size", default=None, metavar="H[xW]",
+                        help="Input size of a Python network, e.g. 28 or 224x224.")(func)
+
+
+def _hints(input_size: str | None, channels: int | None) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    if input_size is not None:
+        parts = input_size.lower().replace("×", "x").split("x")
+        if not 1 <= len(parts) <= 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+            raise click.BadParameter(f"{input_size!r} is not a size like 28 or 224x224", param_hint="--input-size")
+        hints["input_size"] = (int(parts[0]), int(parts[-1]))
+    if channels is not None:
+        hints["channels"] = channels
+    return hints
 
 
 def _options(values: dict[str, Any]) -> Any:
@@ -106,16 +127,23 @@ def _weights_value(weights: str) -> Any:
 @click.option("--classes", "num_classes", type=int, default=None, help="Expected number of classes (checked against the folders).")
 @click.option("--weights", default="none", show_default=True,
               help="Start from pretrained weights: none, auto, a tag, or a FILE loaded as pretrained.")
+@_network_options
 def train_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
-                  progress: bool | None, as_json: bool, num_classes: int | None, weights: str, **values: Any) -> None:
-    """Train MODEL (a registry name, or a zoo checkpoint to continue) on --data.
+                  progress: bool | None, as_json: bool, num_classes: int | None, weights: str,
+                  input_size: str | None, channels: int | None, **values: Any) -> None:
+    """Train MODEL on --data. MODEL is a registry name, a layer array file as the lecture
+    writes it (lab6.m), a Python network (net.py:make_net) or a zoo checkpoint to continue.
 
     \b
     Lab 6:  zoo train digitnet --data digits --epochs 4 --val-every 30
-    Writes OUT/model.safetensors, OUT/history.csv and OUT/training-progress.png.
+    Own:    zoo train lab6.m --data digits --epochs 4 --val-every 30
+    Writes OUT/model.safetensors, OUT/history.csv and OUT/training-progress.png;
+    an earlier run in OUT is replaced when this one finishes.
     """
-    result = _interruptible(train, model, data, options=_options(values), val=val, adapter=adapter, out=out, num_classes=num_classes,
-                   pretrained=_weights_value(weights), resume=resume, progress=False if as_json else progress)
+    hints = _hints(input_size, channels)
+    result = _interruptible(train, model, data, options=_options(values), val=val, adapter=adapter, out=out,
+                            num_classes=num_classes, pretrained=_weights_value(weights), resume=resume,
+                            progress=False if as_json else progress, card=hints)
     _report(result, as_json)
 
 
@@ -126,13 +154,14 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
 @click.option("--classes", type=int, required=True, help="Number of classes of the new head (must match the folders).")
 @click.option("--weights", default="auto", show_default=True,
               help="Pretrained weights: auto (file, caches, weights plugins, network), a tag, a FILE, or none.")
-@click.option("--freeze", type=click.Choice(["none", "backbone"]), default="backbone", show_default=True,
+@click.option("--freeze", type=click.Choice(["none", "backbone"]), default=None,
               help="backbone: train the new head only (robust on small sets: a few iterations cannot "
-                   "re-estimate batch-norm statistics); none: train every layer.")
+                   "re-estimate batch-norm statistics); none: train every layer.  "
+                   "[default: backbone; none with --weights none]")
 @click.option("--head-lr-factor", type=float, default=10.0, show_default=True,
               help="The head learns this many times faster (MATLAB WeightLearnRateFactor).")
 def finetune_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
-                     progress: bool | None, as_json: bool, classes: int, weights: str, freeze: str,
+                     progress: bool | None, as_json: bool, classes: int, weights: str, freeze: str | None,
                      head_lr_factor: float, **values: Any) -> None:
     """Transfer learning: MODEL's pretrained weights, a new head of --classes outputs, then train.
 

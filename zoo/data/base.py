@@ -47,6 +47,11 @@ class ImageDataset(ABC):
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def label_names(self) -> np.ndarray:
+        """Each sample's class name (numpy str array): MATLAB's ``imds.Labels``."""
+        return np.asarray(self.classes, dtype=str)[np.asarray(self.labels, dtype=np.int64)]
+
     @abstractmethod
     def load(self, index: int) -> Image.Image:
         """Decode sample ``index`` (raises ``OSError`` when the sample is unreadable)."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from zoo.atomic import atomic_path
 from zoo.errors import ZooError
 
 __all__ = ["montage", "save_montage"]
@@ -54,13 +53,7 @@ def save_montage(path: str | Path, images: Sequence[Image.Image], captions: Sequ
     if not path.parent.is_dir():
         raise ZooError(f"folder '{path.parent}' for the montage does not exist")
     sheet = montage(images, captions, **options)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sheet.save(fh, format="PNG")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
     return path
 

@@ -15,6 +15,7 @@ from typing import Any
 import onnx
 import torch
 
+from zoo.atomic import publish
 from zoo.card import ModelCard
 from zoo.export.exporters import export_graph, save, too_big
 from zoo.export.graph import written_opset
@@ -30,12 +31,14 @@ from zoo.weights.files import sha256_of
 __all__ = ["export", "export_model"]
 
 
-def export(ref: str | os.PathLike, out: str | os.PathLike | None = None, **options: Any) -> ExportReport:
+def export(ref: str | os.PathLike, out: str | os.PathLike | None = None, *, network: Any = None,
+           **options: Any) -> ExportReport:
     """Export a registry model or a checkpoint to one ONNX file that carries its card.
 
     Args:
         ref: a registry name (``digitnet``, ``timm/resnet18``) or a ``.safetensors`` checkpoint.
         out: the ONNX file (default: beside a checkpoint, or ``NAME.onnx`` here).
+        network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
 
     Keyword options (:class:`~zoo.export.options.ExportOptions`, all checked before any work):
         opset: ONNX opset to ask for (default 18); the one written is checked and reported.
@@ -50,7 +53,7 @@ def export(ref: str | os.PathLike, out: str | os.PathLike | None = None, **optio
     """
     opts = ExportOptions(**options)
     target = None if out is None else onnx_path(out)
-    model, card = resolve(ref)
+    model, card = resolve(ref, network=network)
     source_sha256 = sha256_of(ref) if kind_of(ref) == "checkpoint" else ""
     return _export(model, card, target or default_out(ref, card, opts.quantize), opts, source=str(ref),
                    source_sha256=source_sha256)
@@ -110,7 +113,7 @@ def _move_into_place(tmp: Path, final: Path, out: Path, big: bool) -> None:
     weights file goes, since a small file is self-contained."""
     data = out.with_name(out.name + ".data")
     if big:
-        os.replace(tmp / data.name, data)
+        publish(tmp / data.name, data)
     elif data.exists():
         data.unlink()
-    os.replace(final, out)
+    publish(final, out)

@@ -8,7 +8,7 @@ from torch import nn
 
 from zoo.card import ModelCard
 from zoo.errors import PluginError, ZooError
-from zoo.heads import num_outputs, set_num_classes
+from zoo.heads import num_outputs, replace_head, set_num_classes
 from zoo.registry import catalog_card, create_factory, model_info
 from zoo.weights import adapt_card, load_pretrained
 
@@ -36,13 +36,16 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
         card: the model's card (from the catalog, a checkpoint or a resume state).
         num_classes: outputs of the head; ``None`` keeps the card's. A different count
             replaces the head after pretrained weights are loaded (transfer learning), and
-            the card's labels are reset.
+            the card's labels are reset; with weights loaded, ``extra["pretrained"]["replaced"]``
+            records the layer (``{"index", "name", "old", "new"}``, see :func:`zoo.heads.replace_head`).
         pretrained: ``False``/``"none"`` for random init, ``True``/``"auto"`` for the card's
             first weight source, a weight tag, or a path to a weights file.
 
     Returns:
         :class:`Built`: the network (eval mode, CPU) and its card, adapted to the weights
         that were loaded (their mean/std and, with the head unchanged, their class names).
+        ``card.extra.get("pretrained")`` is ``None`` for random weights, else what was loaded
+        (``{tag, origin, path, skipped[, replaced]}``; :func:`zoo.weights.weights_report` words it).
     """
     entry = catalog_card(card)
     factory = create_factory(entry)
@@ -57,21 +60,28 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
         )
     if num_outputs(model) != card.num_classes:
         set_num_classes(model, card.num_classes)
+    record = None
     if pretrained not in (False, None, "none", ""):
         loaded = load_pretrained(model, card, pretrained)
         card = adapt_card(card, loaded.source, num_classes)
-        card = card.replace(extra={**card.extra, "pretrained": loaded.to_dict()})
+        record = loaded.to_dict()
+        card = card.replace(extra={**card.extra, "pretrained": record})
     if num_classes is not None and num_classes != card.num_classes:
-        set_num_classes(model, num_classes)
+        replaced = replace_head(model, num_classes)
         card = card.replace(num_classes=num_classes)
+        if replaced and record is not None:  # transfer learning: say which layer got new weights
+            card = card.replace(extra={**card.extra, "pretrained": {**record, "replaced": replaced}})
     return Built(model.eval(), card)
 
 
 def create_model(name: str, *, num_classes: int | None = None, pretrained: Any = False) -> nn.Module:
     """The network of a registered model (``digitnet``, ``alexnet``, ``timm/resnet18``, ``plugin:name``).
 
-    Like timm's ``create_model``: only the module. :func:`zoo.resolve` gives the module and
-    its card (labels, and the preprocessing the loaded weights expect).
+    Like timm's ``create_model``: only the module, and **random initialisation by default**
+    (``pretrained=False``), silently. ``pretrained=True``/``"auto"``, a weight tag or a file path
+    loads pretrained weights, or raises :class:`zoo.weights.WeightsUnavailable` saying where
+    to put the file. To see which weights a model has, use :func:`zoo.resolve`:
+    ``card.extra.get("pretrained")`` is ``None`` for random weights, else the tag, origin and path.
     """
     if num_classes is not None and num_classes < 1:
         raise ZooError(f"num_classes must be at least 1, not {num_classes}")

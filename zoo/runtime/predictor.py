@@ -11,11 +11,19 @@ import numpy as np
 
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.prediction import Prediction, as_images, is_model_input, predictions
+from zoo.prediction import (
+    Prediction,
+    Predictions,
+    as_images,
+    image_batches,
+    is_model_input,
+    is_single,
+    predictions,
+)
 from zoo.preprocess import IMAGE_SUFFIXES, Preprocess, normalize
 from zoo.runtime.providers import make_session
 
-__all__ = ["Predictor", "Prediction"]  # Prediction: zoo.prediction's, the same type as the torch classifier's
+__all__ = ["Predictor", "Prediction", "Predictions"]  # zoo.prediction's, the same types as the torch classifier's
 
 
 class Predictor:
@@ -131,7 +139,10 @@ class Predictor:
 
     def model_input(self, items: Sequence[Any]) -> np.ndarray:
         """What the graph takes for a list of images: uint8 NHWC (embedded) or normalised float32 NCHW."""
-        batch = np.stack([self.preprocess.pixels(image) for image, _ in as_images(items)])
+        return self._input(as_images(items))
+
+    def _input(self, pairs: Sequence[tuple[Any, str]]) -> np.ndarray:
+        batch = np.stack([self.preprocess.pixels(image) for image, _ in pairs])
         if self.embedded:
             return batch
         return normalize(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), self.preprocess)
@@ -156,27 +167,25 @@ class Predictor:
         except Exception as exc:  # noqa: BLE001 - onnxruntime's errors: shape or type mismatch
             raise ZooError(f"{self._name} rejected an input of shape {model_input.shape}: {first_line(exc)}") from None
 
-    def predict(self, images: Any, *, batch_size: int = 32, k: int = 5) -> Prediction | list[Prediction]:
-        """Classify one image or a batch (:class:`zoo.prediction.Prediction`, as the torch classifier).
+    def predict(self, images: Any, *, batch_size: int = 32, k: int = 5) -> Prediction | Predictions:
+        """Classify one image or many (:class:`zoo.prediction.Prediction`, as the torch classifier).
 
         ``images``: a path, a PIL image or a uint8 H x W (x C) array gives one
-        :class:`Prediction`; a list of those, or a uint8 N x H x W x C array, gives a list, as
-        does a float32 N x C x H x W array of already-normalised model input. ``k``: how many
-        classes ``Prediction.top()`` and ``to_dict()`` list.
+        :class:`Prediction`; a list of those, a folder (every image under it, sorted), a
+        dataset (a ``zoo.data`` split, decoded ``batch_size`` at a time), a uint8
+        N x H x W x C array, or a float32 N x C x H x W array of already-normalised model
+        input gives a :class:`~zoo.prediction.Predictions` list (``.labels``, ``.indices``,
+        ``.probabilities``). ``k``: how many classes ``Prediction.top()`` and ``to_dict()`` list.
         """
         if is_model_input(images) and not self.embedded:
             return predictions(self.logits(np.ascontiguousarray(images, dtype=np.float32)), self.labels, k=k)
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            return self.predict(list(images), batch_size=batch_size, k=k)
-        if isinstance(images, (list, tuple)):
-            out: list[Prediction] = []
-            for start in range(0, len(images), batch_size):
-                chunk = images[start:start + batch_size]
-                sources = [str(i) if isinstance(i, (str, os.PathLike)) else "" for i in chunk]
-                out += predictions(self.logits(self.model_input(chunk)), self.labels, sources=sources, k=k)
-            return out
-        source = str(images) if isinstance(images, (str, os.PathLike)) else ""
-        return predictions(self.logits(self.model_input([images])), self.labels, sources=[source], k=k)[0]
+        if is_single(images):
+            source = str(images) if isinstance(images, (str, os.PathLike)) else ""
+            return predictions(self.logits(self.model_input([images])), self.labels, sources=[source], k=k)[0]
+        out = Predictions()
+        for pairs in image_batches(images, batch_size):
+            out += predictions(self.logits(self._input(pairs)), self.labels, sources=[s for _, s in pairs], k=k)
+        return out
 
     def predict_folder(self, folder: str | os.PathLike, *, batch_size: int = 32,
                        recursive: bool = True) -> Iterator[Prediction]:

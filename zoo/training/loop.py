@@ -32,7 +32,8 @@ from zoo.transfer import set_train_mode
 
 __all__ = ["Trainer", "Callback", "make_optimizer", "lr_factor", "HISTORY_FIELDS"]
 
-HISTORY_FIELDS = ("epoch", "iteration", "seconds", "lr", "loss", "accuracy", "val_loss", "val_accuracy")
+# lr: the base rate (MATLAB's); head_lr: the head group's rate (lr * head_lr_factor), equal to lr without one
+HISTORY_FIELDS = ("epoch", "iteration", "seconds", "lr", "head_lr", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
 class Callback:
@@ -196,6 +197,10 @@ class Trainer:
             group["lr"] = group.get("base_lr", self.options.learning_rate) * factor
         return self.options.learning_rate * factor  # MATLAB's "base learning rate" (the head may be faster)
 
+    def head_lr(self, lr: float) -> float:
+        """The head's current learning rate: its optimizer group's (``name="head"``), else ``lr``."""
+        return next((g["lr"] for g in self.optimizer.param_groups if g.get("name") == "head"), lr)
+
     def train_step(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on the samples ``index``; returns (loss, correct count) tensors."""
         pixels = self.images[index]
@@ -266,8 +271,8 @@ class Trainer:
         self.iteration += 1
         self.images_seen += len(index)
         row = {"epoch": self.epoch + 1, "iteration": self.iteration, "seconds": round(self.seconds, 4),
-               "lr": lr, "loss": self.reduce(loss_value), "accuracy": self.reduce(accuracy),
-               "val_loss": None, "val_accuracy": None}
+               "lr": lr, "head_lr": self.head_lr(lr), "loss": self.reduce(loss_value),
+               "accuracy": self.reduce(accuracy), "val_loss": None, "val_accuracy": None}
         if self._should_validate():
             t1 = time.perf_counter()
             row["val_loss"], row["val_accuracy"] = self.last_val = self.validate()

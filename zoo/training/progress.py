@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any
@@ -64,14 +65,18 @@ class PlainProgress(_Clock):
 
     def on_train_begin(self, trainer: Trainer) -> None:
         super().on_train_begin(trainer)
+        base = trainer.options.learning_rate
+        head = next((g.get("base_lr", base) for g in trainer.optimizer.param_groups if g.get("name") == "head"), base)
+        self.head_column = not math.isclose(head, base)  # a faster (or slower) head: show its rate too
         self._print(f"{'epoch':>7} {'iteration':>11} {'elapsed':>8} {'loss':>8} {'accuracy':>9} "
-                    f"{'val loss':>9} {'val acc':>8} {'lr':>9}")
+                    f"{'val loss':>9} {'val acc':>8} {'lr':>9}" + (f" {'head lr':>9}" if self.head_column else ""))
 
     def _line(self, trainer: Trainer, row: dict[str, Any]) -> None:
         val_loss = "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}"
+        head = f" {row.get('head_lr', row['lr']):>9.3g}" if self.head_column else ""
         self._print(f"{row['epoch']:>3}/{trainer.options.epochs:<3} {row['iteration']:>5}/{trainer.total_iterations:<5} "
                     f"{_duration(self.elapsed()):>8} {row['loss']:>8.4f} {_pct(row['accuracy']):>9} "
-                    f"{val_loss:>9} {_pct(row['val_accuracy']):>8} {row['lr']:>9.3g}")
+                    f"{val_loss:>9} {_pct(row['val_accuracy']):>8} {row['lr']:>9.3g}{head}")
 
     def on_iteration_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         at_epoch_end = row["iteration"] % trainer.batches_per_epoch == 0

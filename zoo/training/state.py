@@ -15,9 +15,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from zoo.errors import ZooError
+from zoo.card import CardError, ModelCard
+from zoo.errors import ZooError, first_line
+from zoo.training.options import TrainOptions
+from zoo.transfer import FREEZE_CHOICES
 
-__all__ = ["RESUME_FILE", "save_state", "load_state"]
+__all__ = ["RESUME_FILE", "save_state", "load_state", "resume_settings", "restore"]
 
 RESUME_FILE = "resume.safetensors"
 _FORMAT = "zoo-resume/1"
@@ -83,3 +86,25 @@ def load_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
              "optimizer": {"state": optim_state, "param_groups": header.pop("param_groups")},
              "history": header.pop("history"), **header.pop("position")}
     return state, header
+
+
+def resume_settings(extra: dict[str, Any], path: Path) -> tuple[TrainOptions, str, float, ModelCard]:
+    """Options, freeze, head learning-rate factor and card of a resume state, each checked:
+    the file is data (its card names a catalog model; nothing in it is imported)."""
+    try:
+        options = TrainOptions.from_dict(extra["options"])
+        freeze, factor = extra["freeze"], float(extra["head_lr_factor"])
+        card = ModelCard.from_metadata(extra["card"])
+    except (KeyError, TypeError, ValueError, CardError, ZooError) as exc:
+        raise ZooError(f"'{path}' is not a valid resume state ({exc}); delete it and train again") from None
+    if freeze not in FREEZE_CHOICES or not factor > 0:
+        raise ZooError(f"'{path}' is not a valid resume state (freeze {freeze!r:.40}, head factor {factor})")
+    return options, freeze, factor, card
+
+
+def restore(trainer: Any, state: dict[str, Any], path: Path, card: ModelCard) -> None:
+    try:
+        trainer.load_state(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ZooError(f"'{path}' does not fit {card.name} as installed ({first_line(exc)}); "
+                       "delete it and train again") from None

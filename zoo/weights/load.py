@@ -12,7 +12,8 @@ from zoo.card import ModelCard, WeightSource
 from zoo.errors import ZooError
 from zoo.registry import import_object
 from zoo.weights.files import WEIGHT_SUFFIXES, read_state_dict
-from zoo.weights.locate import Located, download, find_local, missing_message
+from zoo.weights.locate import Located, download, find_local
+from zoo.weights.missing import none_declared, unavailable
 
 __all__ = ["load_pretrained", "select_sources", "LoadedWeights"]
 
@@ -42,10 +43,7 @@ def select_sources(card: ModelCard, spec: Any) -> list[WeightSource]:
 def _choose(card: ModelCard, spec: Any) -> tuple[list[WeightSource], Path | None]:
     if spec is True or (isinstance(spec, str) and spec.strip().lower() in ("auto", "true", "default")):
         if not card.weights:
-            raise ZooError(
-                f"{card.name} has no pretrained weights in any catalog: pass a file with --weights FILE, "
-                "or train from scratch with --weights none"
-            )
+            raise none_declared(card)
         return list(card.weights.values()), None
     text = str(spec)
     if text in card.weights:
@@ -69,7 +67,7 @@ def _locate_any(card: ModelCard, sources: list[WeightSource]) -> Located:
             return found
         reasons += [f"{source.tag}: {r}" if len(sources) > 1 else r for r in found_here]
     if settings.offline():
-        raise ZooError(missing_message(card, sources[0], reasons, offline=True))
+        raise unavailable(card, sources[0], reasons, offline=True)
     return download(card, next((s for s in sources if s.url or s.hf_hub), sources[0]), reasons)
 
 

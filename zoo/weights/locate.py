@@ -17,10 +17,9 @@ from zoo.card import ModelCard, WeightSource
 from zoo.errors import PluginError, ZooError
 from zoo.registry import import_object
 from zoo.weights.files import hash_prefix, sha256_of, verify_sha256
+from zoo.weights.missing import HF_FILES, unavailable
 
 __all__ = ["Located", "locate", "find_local", "download", "cache_path", "zoo_weights_dir"]
-
-HF_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclass(frozen=True)
@@ -58,32 +57,31 @@ def locate(card: ModelCard, source: WeightSource) -> Located:
     if found is not None:
         return found
     if settings.offline():
-        raise ZooError(missing_message(card, source, reasons, offline=True))
+        raise unavailable(card, source, reasons, offline=True)
     return download(card, source, reasons)
 
 
-def find_local(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located | None:
-    """Caches, then the provider; ``reasons`` collects why a step found nothing useful."""
+def find_local(card: ModelCard, source: WeightSource, reasons: list[str], *, verify: bool = True) -> Located | None:
+    """Caches, then the provider; ``reasons`` collects why a step found nothing useful.
+    ``verify=False`` skips the sha256 check (to report what is here, not to load it)."""
+    for origin, path in _local_candidates(card, source, reasons):
+        if path is not None:
+            if verify:
+                verify_sha256(path, source.sha256)
+            return Located(path, origin, source)
+    return None
+
+
+def _local_candidates(card: ModelCard, source: WeightSource, reasons: list[str]):
+    """(origin, path or None) for each local place, lazily: the provider runs only if asked."""
     if source.file:
         path = settings.torch_hub_dir() / "checkpoints" / source.file
-        if path.is_file():
-            verify_sha256(path, source.sha256)
-            return Located(path, "torch-hub-cache", source)
+        yield "torch-hub-cache", path if path.is_file() else None
     if source.hf_hub:
-        path = _hf_cached(source.hf_hub)
-        if path is not None:
-            verify_sha256(path, source.sha256)
-            return Located(path, "hf-cache", source)
-    path = _zoo_cached(card, source)
-    if path is not None:
-        verify_sha256(path, source.sha256)
-        return Located(path, "zoo-cache", source)
+        yield "hf-cache", _hf_cached(source.hf_hub)
+    yield "zoo-cache", _zoo_cached(card, source)
     if source.provider:
-        path = _from_provider(card, source, reasons)
-        if path is not None:
-            verify_sha256(path, source.sha256)
-            return Located(path, "provider", source)
-    return None
+        yield "provider", _from_provider(card, source, reasons)
 
 
 def _hf_cached(repo_id: str) -> Path | None:
@@ -132,7 +130,7 @@ def download(card: ModelCard, source: WeightSource, reasons: list[str] | None = 
         return _download_url(card, source, reasons)
     if source.hf_hub:
         return _download_hf(card, source, reasons)
-    raise ZooError(missing_message(card, source, reasons, offline=False))
+    raise unavailable(card, source, reasons, offline=False)
 
 
 def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> Located:
@@ -153,7 +151,7 @@ def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> 
         raise
     except Exception as exc:  # URLError, HTTPError, OSError, hash-prefix RuntimeError
         reasons.insert(0, f"download failed ({type(exc).__name__}: {str(exc)[:120]})")
-        raise ZooError(missing_message(card, source, reasons, offline=False)) from None
+        raise unavailable(card, source, reasons, offline=False) from None
     finally:
         tmp.unlink(missing_ok=True)
     return Located(final, "download", source)
@@ -174,26 +172,5 @@ def _download_hf(card: ModelCard, source: WeightSource, reasons: list[str]) -> L
         verify_sha256(path, source.sha256)
         return Located(path, "download", source)
     reasons.insert(0, f"download failed ({type(last).__name__}: {str(last)[:120]})")
-    raise ZooError(missing_message(card, source, reasons, offline=False))
+    raise unavailable(card, source, reasons, offline=False)
 
-
-def missing_message(card: ModelCard, source: WeightSource, reasons: list[str], *, offline: bool) -> str:
-    """One line: which file is missing, where to put it, where to get it."""
-    head = f"no '{source.tag}' weights for {card.name}"
-    head += " (zoo is offline: ZOO_OFFLINE/HF_HUB_OFFLINE is set, no download tried)" if offline else ""
-    todo: list[str] = []
-    if source.file:
-        where = settings.torch_hub_dir() / "checkpoints"
-        fetch = f" (get it from {source.url})" if source.url else ""
-        todo.append(f"put {source.file} into {where}{fetch}")
-    elif source.hf_hub:
-        todo.append(
-            f"put the Hugging Face repo {source.hf_hub} ({HF_FILES[0]}) into the cache {settings.hf_cache_dir()} "
-            f"(huggingface-cli download {source.hf_hub})"
-        )
-    elif source.url:
-        todo.append(f"download {source.url} and pass it with --weights FILE")
-    todo.append("use --weights FILE for a file elsewhere")
-    todo.append("--weights none to start from random weights")
-    text = f"{head}: {'; or '.join(todo)}"
-    return text + (f" [{'; '.join(reasons)}]" if reasons else "")
