@@ -141,6 +141,7 @@ def test_the_lectures_split_train_classify_accuracy_lines(digits, tmp_path):
     accuracy = np.mean(predicted.labels == test_images.label_names)
     assert len(predicted) == len(test_images) == result.metrics["val_images"]
     assert accuracy == pytest.approx(result.metrics["val_acc"], abs=1e-6)
+    assert result.card.training["data"] == str(Path(digits).absolute())  # where the split came from
 
 
 def test_evaluate_split_of_run_scores_exactly_the_validation_part(digits, tmp_path):

@@ -76,8 +76,12 @@ class Classifier:
     def pixels(self, images: ImageLike | Sequence[ImageLike]) -> tuple[np.ndarray, list[str]]:
         """uint8 (N, C, H, W) at the model's input, and each image's source name."""
         pairs = as_images(images)
+        return self._stack(pairs), [src for _, src in pairs]
+
+    def _stack(self, pairs: Sequence[tuple[Any, str]]) -> np.ndarray:
+        """uint8 (N, C, H, W) of (PIL image, source) pairs at the model's input."""
         batch = np.stack([self.preprocess.pixels(img) for img, _ in pairs]).transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(batch), [src for _, src in pairs]
+        return np.ascontiguousarray(batch)
 
     def logits_of_pixels(self, pixels: Any, *, batch_size: int = 64) -> Any:
         """Raw outputs for uint8 (N, C, H, W) pixels (numpy or torch), in batches."""
@@ -98,8 +102,7 @@ class Classifier:
         """Raw outputs (N, classes) and sources, decoding ``batch_size`` images at a time."""
         outs, sources = [], []
         for pairs in image_batches(images, batch_size):
-            batch = np.stack([self.preprocess.pixels(img) for img, _ in pairs]).transpose(0, 3, 1, 2)
-            outs.append(self.logits_of_pixels(np.ascontiguousarray(batch), batch_size=batch_size).numpy())
+            outs.append(self.logits_of_pixels(self._stack(pairs), batch_size=batch_size).numpy())
             sources += [src for _, src in pairs]
         return np.concatenate(outs), sources
 

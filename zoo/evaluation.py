@@ -23,6 +23,7 @@ from zoo.data.split import (
     PARTS,
     check_fraction,
     matches,
+    part_data,
     reopen_split,
     split_each_label,
 )
@@ -153,13 +154,13 @@ def _dataset(model: Any, classifier: Classifier, data: Any, adapter: str, split:
             raise ZooError(f"'{name}' records no validation split (trained with --split 1, or by an older zoo): "
                            "pass --data DIR to evaluate")
         dataset = reopen_split(record, part)
-        where = record["val_data"] if part == "val" and "val_data" in record else record["data"]
+        where = part_data(record, part)
         return dataset, {"data": where, "part": part, "fraction": record.get("fraction"),
                          "seed": record.get("seed"), "of_run": True, "images": len(dataset)}
     if isinstance(data, (str, os.PathLike)):
         where, dataset = os.path.abspath(os.fspath(data)), open_dataset(data, adapter)
     else:
-        where, dataset = _name_of(data), data
+        where, dataset = data.location, data
     whole = "subset" if isinstance(dataset, DatasetSubset) else "all"
     if split is None:
         return dataset, {"data": where, "part": whole, "fraction": None, "seed": None, "of_run": False,
@@ -170,15 +171,6 @@ def _dataset(model: Any, classifier: Classifier, data: Any, adapter: str, split:
         raise ZooError(f"the {part} part of a {split} split of '{where}' holds no images; choose another --split")
     return chosen, {"data": where, "part": part, "fraction": split, "seed": seed, "of_run": False,
                     "images": len(chosen)}
-
-
-def _name_of(dataset: Any) -> str:
-    """A folder or file name for a dataset given as an object (for messages and the chart title)."""
-    base = dataset.parent if isinstance(dataset, DatasetSubset) else dataset
-    for attr in ("root", "path"):
-        if isinstance(getattr(base, attr, None), (str, os.PathLike)):
-            return os.path.abspath(os.fspath(getattr(base, attr)))
-    return type(base).__name__
 
 
 def _warn_overlap(record: Any, dataset: ImageDataset) -> None:

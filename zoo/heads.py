@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.summary import layer_names
 
 __all__ = ["head_name", "head_module", "set_num_classes", "num_outputs", "describe_head", "describe_layer",
            "replace_head"]
@@ -74,7 +75,7 @@ def describe_head(model: nn.Module) -> tuple[int, str, str]:
     """(index, name, text) of the head: its 1-based position among the leaf layers (MATLAB's
     ``layers(21)``, the ``#`` of ``zoo info``), dotted name and :func:`describe_layer` text."""
     name = head_name(model)
-    leaves = [n for n, m in model.named_modules() if n and not list(m.children())]
+    leaves = layer_names(model)
     index = next((i + 1 for i, n in enumerate(leaves) if n == name or n.startswith(name + ".")), 0)
     return index, name, describe_layer(model.get_submodule(name))
 

@@ -200,20 +200,21 @@ def module_card(module: Any, hints: Mapping[str, Any] | None = None) -> ModelCar
                       extra={"network": f"{kind} object"})
 
 
-def build_python(factory: Callable[..., Any], num_classes: int) -> Any:
-    """Call a Python network's factory for ``num_classes`` outputs; its head is replaced if it ignores it."""
+def build_python(factory: Callable[..., Any], num_classes: int | None) -> Any:
+    """Call a Python network's factory for ``num_classes`` outputs; its head is replaced if it ignores it.
+    ``None`` keeps the network as its factory makes it."""
     from torch import nn  # torch: describing a reference stays torch-free
 
     from zoo.heads import num_outputs, set_num_classes
 
-    accepts = "num_classes" in _parameters(factory)
+    accepts = num_classes is not None and "num_classes" in _parameters(factory)
     try:
         module = factory(num_classes=num_classes) if accepts else factory()
     except Exception as exc:  # the user's code can fail in any way
         raise ZooError(f"building the network failed: {type(exc).__name__}: {first_line(exc)}") from None
     if not isinstance(module, nn.Module):
         raise ZooError(f"the network factory returned {type(module).__name__}, not a torch.nn.Module")
-    if num_outputs(module) != num_classes:
+    if num_classes is not None and num_outputs(module) != num_classes:
         set_num_classes(module, num_classes)
     return module
 

@@ -109,7 +109,7 @@ def resolve(
         :class:`zoo.models.Built` ``(module, card)``; unpacks as ``model, card = resolve(ref)``.
     """
     # torch: describing a reference (resolve_card, zoo info --no-layers) never imports it
-    from zoo.heads import set_num_classes
+    from zoo.heads import num_outputs, set_num_classes
     from zoo.models import Built, build
 
     kind = kind_of(ref)
@@ -125,8 +125,8 @@ def resolve(
         if pretrained not in (False, None, "none", ""):
             raise ZooError(f"'{ref}' is defined in Python and has no catalog weights: train it from scratch")
         factory, card = python_card(ref, hints)
-        n = num_classes or card.num_classes
-        built = Built(build_python(factory, n), card.replace(num_classes=n))
+        module = build_python(factory, num_classes)  # None: the head its factory gives it
+        built = Built(module, card.replace(num_classes=num_classes or num_outputs(module) or card.num_classes))
     elif kind == "layers":
         built = build(layers_card(ref), num_classes=num_classes, pretrained=pretrained)
     else:

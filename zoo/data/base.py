@@ -75,6 +75,15 @@ class ImageDataset(ABC):
         h.update(",".join(self.classes).encode())
         return h.hexdigest()
 
+    @property
+    def location(self) -> str:
+        """Where the samples come from: the adapter's ``root`` or ``path`` (absolute), else its type's name."""
+        for attr in ("root", "path"):
+            value = getattr(self, attr, None)
+            if isinstance(value, (str, os.PathLike)):
+                return os.path.abspath(os.fspath(value))
+        return type(self).__name__
+
     def counts(self) -> dict[str, int]:
         """Samples per class name, in class order."""
         counted = Counter(int(i) for i in self.labels)

@@ -19,7 +19,7 @@ from zoo.data.subset import DatasetSubset
 from zoo.errors import ZooError
 
 __all__ = ["split_each_label", "split_indices", "check_fraction", "split_record", "reopen_split", "matches",
-           "part_sha", "PARTS"]
+           "part_sha", "part_data", "PARTS"]
 
 #: the parts of a split: ``train`` (the first fraction) and ``val`` (the rest)
 PARTS = ("train", "val")
@@ -156,7 +156,8 @@ def _checked(record: Any) -> dict[str, Any]:
     return record
 
 
-def _where(record: dict[str, Any], part: str) -> str:
+def part_data(record: dict[str, Any], part: str) -> str:
+    """The folder (or file) a recorded split's ``part`` comes from."""
     return record["val_data"] if part == "val" and "val_data" in record else record["data"]
 
 
@@ -169,7 +170,7 @@ def reopen_split(record: Any, part: str = "val", *, check: bool = True) -> Image
     if part not in PARTS:
         raise ZooError(f"part must be 'val' or 'train', not '{part}'")
     record = _checked(record)
-    path = _where(record, part)
+    path = part_data(record, part)
     if not Path(path).exists():
         raise ZooError(f"the data this model was trained with, '{path}', is gone; pass --data DIR to evaluate")
     from zoo.data.adapters import open_dataset
@@ -187,7 +188,7 @@ def reopen_split(record: Any, part: str = "val", *, check: bool = True) -> Image
 
 def matches(record: dict[str, Any], part: str, dataset: ImageDataset) -> bool:
     """Whether ``dataset`` holds exactly the samples of the record's ``part``."""
-    return part_sha(dataset, _where(record, part)) == record[f"{part}_sha"]
+    return part_sha(dataset, part_data(record, part)) == record[f"{part}_sha"]
 
 
 def _changed_message(record: dict[str, Any], part: str, path: str, now: int) -> str:

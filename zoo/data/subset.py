@@ -51,5 +51,9 @@ class DatasetSubset(ImageDataset):
         h.update(self.indices.astype("<i8").tobytes())
         return h.hexdigest()
 
+    @property
+    def location(self) -> str:
+        return self.parent.location
+
     def __repr__(self) -> str:
         return f"DatasetSubset({len(self)} of {len(self.parent)} samples of {type(self.parent).__name__})"

@@ -306,8 +306,8 @@ def as_dataset(data: Any, adapter: str) -> ImageDataset:
 
 
 def _describe(data: Any) -> str:
-    """A path as given, or how a dataset object describes itself."""
-    return str(data) if isinstance(data, (str, Path)) else str(getattr(data, "root", type(data).__name__))
+    """A path as given, or where a dataset object's samples come from."""
+    return str(data) if isinstance(data, (str, Path)) else data.location
 
 
 def _parts(job: _Job, options: TrainOptions, dataset: Any) -> tuple[tuple[Any, Any], dict[str, Any] | None]:

@@ -75,7 +75,7 @@ class WeightsUnavailable(ZooError):
         return text + (f" [{'; '.join(self.reasons)}]" if self.reasons else "")
 
 
-def fetch_steps(card: ModelCard, source: WeightSource) -> list[str]:
+def fetch_steps(source: WeightSource) -> list[str]:
     """Where the file of ``source`` must be put, and where to get it (no CLI flags)."""
     if source.file:
         where = settings.torch_hub_dir() / "checkpoints"
@@ -101,7 +101,7 @@ def fetch_command(source: WeightSource) -> str:
 
 def unavailable(card: ModelCard, source: WeightSource, reasons: list[str], *, offline: bool) -> WeightsUnavailable:
     """The error for a source whose file is nowhere here (and, offline, not downloaded)."""
-    return WeightsUnavailable(card.name, source.tag, steps=tuple(fetch_steps(card, source)), reasons=tuple(reasons),
+    return WeightsUnavailable(card.name, source.tag, steps=tuple(fetch_steps(source)), reasons=tuple(reasons),
                               offline=offline)
 
 

@@ -65,7 +65,7 @@ def _one(card: ModelCard, source: WeightSource) -> Availability:
     if found is not None:
         return Availability(card.name, source.tag, source.labels, "plugin" if found.origin == "provider" else "cached",
                             str(found.path))
-    fixes = reasons + [fetch_command(source) or "; ".join(fetch_steps(card, source))]
+    fixes = reasons + [fetch_command(source) or "; ".join(fetch_steps(source))]
     downloadable = bool(source.url or source.hf_hub) and not settings.offline()
     return Availability(card.name, source.tag, source.labels, "download" if downloadable else "missing",
                         fix="; or ".join(f for f in fixes if f))
