@@ -21,10 +21,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from zoo.errors import ZooError
-from zoo.runtime import Predictor
+from zoo.preprocess import ImageTooLarge
+from zoo.runtime import Predictor, open_image
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -63,10 +64,11 @@ def make_handler(predictor: Predictor) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length)
             try:
                 top = int(parse_qs(url.query).get("top", ["5"])[0])
-                with Image.open(io.BytesIO(body)) as image:
-                    image.load()
-                    with lock:
-                        prediction = predictor.predict(image)
+                image = open_image(io.BytesIO(body))  # refuses more than ZOO_MAX_IMAGE_PIXELS from the header
+                with lock:
+                    prediction = predictor.predict(image)
+            except ImageTooLarge as exc:
+                return self._reply(413, {"error": str(exc)})
             except (UnidentifiedImageError, OSError, ValueError, ZooError) as exc:
                 return self._reply(400, {"error": f"not a readable image ({type(exc).__name__})"})
             self._reply(200, prediction.to_dict(k=top))

@@ -51,3 +51,14 @@ def checkpoint(digits, tmp_path_factory) -> Path:
     from test_export_support import trained_digitnet
 
     return trained_digitnet(digits, tmp_path_factory.getbasetemp() / "digitnet-trained.safetensors")
+
+
+@pytest.fixture(scope="session")
+def onnx_file(checkpoint, tmp_path_factory) -> Path:
+    """``checkpoint`` exported once (the runtime, input-limit and fuzz tests share it)."""
+    from zoo.export import export
+
+    out = tmp_path_factory.getbasetemp() / "runtime" / "digitnet.onnx"
+    if not out.exists():
+        export(checkpoint, out)
+    return out

@@ -90,7 +90,7 @@ def test_existing_folders_are_protected(small_set, tmp_path):
     make_digits(target, per_class=1, seed=0)
     make_digits(target, per_class=2, seed=0, overwrite=True)
     assert len(list(target.rglob("*.png"))) == 20
-    assert not list(tmp_path.glob(".*partial*"))
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob(".*partial*"))
 
 
 def test_bad_arguments(tmp_path):

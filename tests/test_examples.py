@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from test_bounded_inputs import write_png
 from test_export_support import digit_folder, trained_digitnet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,8 @@ def _post(url: str, data: bytes) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
+@pytest.mark.fault("the example classify server sent a 400-byte PNG claiming 50000x50000 pixels",
+                   "HTTP 413 with the pixel-limit message; nothing decoded, the server keeps serving")
 def test_classify_server_on_loopback(onnx_file, tmp_path_factory):
     digits = tmp_path_factory.getbasetemp() / "sk-digits"
     server = subprocess.Popen(
@@ -62,6 +65,9 @@ def test_classify_server_on_loopback(onnx_file, tmp_path_factory):
         assert correct >= 8
         status, body = _post(base + "/classify", b"definitely not an image")
         assert status == 400 and "not a readable image" in body["error"]
+        bomb = write_png(tmp_path_factory.getbasetemp() / "server-bomb.png", 50000, 50000)
+        status, body = _post(base + "/classify", bomb.read_bytes())
+        assert status == 413 and "over the ZOO_MAX_IMAGE_PIXELS limit" in body["error"]
         status, body = _post(base + "/nowhere", b"x")
         assert status == 404
     finally:

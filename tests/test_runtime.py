@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,15 +17,6 @@ from zoo.runtime import Predictor, cuda_device_count
 
 
 
-
-@pytest.fixture(scope="session")
-def onnx_file(checkpoint, tmp_path_factory) -> Path:
-    from zoo.export import export
-
-    out = tmp_path_factory.getbasetemp() / "runtime" / "digitnet.onnx"
-    if not out.exists():
-        export(checkpoint, out)
-    return out
 
 
 def test_runtime_never_imports_torch(onnx_file, digits):

@@ -228,7 +228,7 @@ def test_cli_split_of_run_and_option_checks(run, capsys):
         (["--split-of-run", "--data", str(data)], "--split-of-run evaluates the data recorded"),
         (["--data", str(data), "--part", "val"], "--part needs --split"),
         (["--data", str(data), "--split", "1.5"], "between 0 and 1"),
-        (["--data", str(data), "--split", "half"], "--split must be a number"),
+        (["--data", str(data), "--split", "half"], "'--split': must be a number"),
         ([], "give --data DIR, or --split-of-run"),
         (["--split-of-run", "--split", "0.5"], "drop --split and --seed"),
     ]:

@@ -255,7 +255,7 @@ def test_cli_errors_and_help(shapes, tmp_path, capsys):
     code, _, err = zoo_inproc(capsys, "train", "digitnet", "--data", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in err
     code, _, err = zoo_inproc(capsys, "train", "digitnet", "--data", str(shapes), "--split", "2")
-    assert code == 2 and "--split must be in (0, 1]" in err
+    assert code == 2 and "'--split': must be in (0, 1]" in err
     code, text, _ = zoo_inproc(capsys, "train", "--help")
     for flag in ("--solver", "--lr-schedule", "--val-every", "--shuffle", "--device", "--resume", "MATLAB: 30"):
         assert flag in text

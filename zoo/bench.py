@@ -10,21 +10,31 @@ or the figure the ONNX file recorded at export.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import ResourceError, ZooError, first_line
 
-__all__ = ["bench", "BenchResult", "RUNTIMES", "parse_list"]
+__all__ = ["bench", "BenchResult", "RUNTIMES", "PROVIDERS", "MAX_THREADS", "option_problem"]
 
 RUNTIMES = ("torch", "torch-compile", "onnxruntime")
+PROVIDERS = ("auto", "cpu", "cuda")  # or an onnxruntime provider's own name
+MAX_THREADS = 1024
+#: whole-number options: (lowest, highest, what the value must be)
+_WHOLE = {"iters": (1, math.inf, "a whole number from 1 up"), "warmup": (0, math.inf, "a whole number from 0 up"),
+          "threads": (1, MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")}
+_LISTS = {"batches": "whole numbers from 1 up, separated by commas (1,32)",
+          "runtimes": f"one or more of {', '.join(RUNTIMES)}, separated by commas",
+          "providers": f"one or more of {', '.join(PROVIDERS)} or onnxruntime's provider names, separated by commas"}
 
 
 @dataclass
@@ -46,22 +56,68 @@ class BenchResult:
         return asdict(self)
 
 
-def parse_list(text: str | Sequence[Any], what: str, cast: Callable[[str], Any] = str) -> list[Any]:
-    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s) for s in text]
-    try:
-        values = [cast(s) for s in items if s]
-    except ValueError:
-        raise ZooError(f"{what} must be a comma-separated list, not '{text}'") from None
-    if not values:
-        raise ZooError(f"{what} is empty")
-    return values
+def option_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the bench option ``name`` (``"must be ..., not ..."``), or None:
+    the one rule behind :func:`bench` and the ``zoo bench`` flags. Lists are sequences or comma-separated text."""
+    if name in _LISTS:
+        items = _items(value)
+        ok = bool(items) and all(_item_ok(name, i) for i in items)
+        return None if ok else f"must be {_LISTS[name]}, not {_shown(value)}"
+    if name in _WHOLE:
+        low, high, requirement = _WHOLE[name]
+        ok = _whole(value) is not None and low <= value <= high
+        return None if ok else f"must be {requirement}, not {_shown(value)}"
+    if name == "seconds":
+        ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        return None if ok else f"must be a positive number of seconds, not {_shown(value)}"
+    raise KeyError(name)
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    return list(value) if isinstance(value, Sequence) else []
+
+
+def _item_ok(name: str, item: Any) -> bool:
+    if name == "batches":
+        number = int(item) if isinstance(item, str) and item.isdigit() else item
+        return _whole(number) is not None and number >= 1
+    if name == "runtimes":
+        return item in RUNTIMES
+    key = str(item).lower().removesuffix("executionprovider")
+    return key in PROVIDERS or str(item) in _available_providers()
+
+
+def _available_providers() -> list[str]:
+    import onnxruntime  # only for a provider named in full
+
+    return onnxruntime.get_available_providers()
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        return None
+    return int(value) if isinstance(value, Integral) or float(value).is_integer() else None
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _check(**options: Any) -> None:
+    for name, value in options.items():
+        problem = None if value is None and name == "threads" else option_problem(name, value)
+        if problem:
+            flag = {"batches": "batch", "runtimes": "runtime"}.get(name, name)
+            raise ZooError(f"--{flag} {problem}")
 
 
 def bench(
     ref: str | os.PathLike,
     *,
-    batches: Sequence[int] = (1, 32),
-    runtimes: Sequence[str] = ("torch", "onnxruntime"),
+    batches: Sequence[int] | str = (1, 32),
+    runtimes: Sequence[str] | str = ("torch", "onnxruntime"),
     iters: int = 200,
     seconds: float = 2.0,
     warmup: int = 3,
@@ -74,11 +130,14 @@ def bench(
     """Time ``ref`` (registry name, checkpoint or ONNX file) under each runtime and batch size.
 
     Args:
-        batches: batch sizes to time.
-        runtimes: any of ``torch``, ``torch-compile``, ``onnxruntime`` (an ONNX ``ref`` allows
-            only ``onnxruntime``).
+        batches: batch sizes to time (a sequence, or comma-separated text: ``"1,32"``).
+        runtimes: any of ``torch``, ``torch-compile``, ``onnxruntime``, as a sequence or comma-separated
+            text (an ONNX ``ref`` allows only ``onnxruntime``).
         iters, seconds: each cell stops at whichever comes first (at least 3 timed calls).
-        threads: CPU threads for both torch and onnxruntime (default: each runtime's own).
+        warmup: untimed calls first.
+        threads: CPU threads for both torch and onnxruntime, 1 to 1024 (default: each runtime's own).
+
+    Every option is checked (:func:`option_problem`) before anything is loaded.
         providers: onnxruntime providers (``auto``, ``cpu``, ``cuda``).
         device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
         onnx_file: an already exported file to time for the onnxruntime runtime.
@@ -86,14 +145,12 @@ def bench(
     """
     from zoo.resolver import kind_of, resolve_card
 
-    batches = [int(b) for b in batches]
-    if any(b < 1 for b in batches):
-        raise ZooError(f"batch sizes must be positive, not {batches}")
+    _check(batches=batches, runtimes=runtimes, iters=iters, seconds=seconds, warmup=warmup, threads=threads,
+           providers=providers)
     if device not in ("auto", "cpu", "cuda"):
         raise ZooError(f"--device must be auto, cpu or cuda, not '{device}'")
-    unknown = [r for r in runtimes if r not in RUNTIMES]
-    if unknown:
-        raise ZooError(f"unknown runtime '{unknown[0]}': choose from {', '.join(RUNTIMES)}")
+    batches = [int(b) for b in _items(batches)]
+    runtimes = _items(runtimes)
     is_onnx = kind_of(ref) == "onnx"
     if is_onnx and set(runtimes) - {"onnxruntime"}:
         raise ZooError(f"'{ref}' is an ONNX file: only --runtime onnxruntime applies (bench the checkpoint for torch)")
@@ -163,7 +220,7 @@ def _bench_torch(model: Any, runtime: str, inputs: dict[int, np.ndarray], gflops
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda: torch sees no CUDA GPU here; use --device cpu")
+        raise ResourceError("--device cuda: torch sees no CUDA GPU here; use --device cpu")
     net = model.to(device)
     setup = 0.0
     if runtime == "torch-compile":

@@ -32,6 +32,8 @@ CATALOG_ONLY = ("factory", "factory_args", "weights")  # code references: never 
 MAX_CLASSES = 100_000  # ImageNet-21k has 21,843; a larger head is a typo or a memory bomb
 MAX_SIDE = 8192  # pixels per side of the model input
 MAX_LAYERS = 1000  # layers of a layer-array network
+MIN_STD, MAX_STAT = 1e-6, 1e6  # pixels are x / 255: past these, normalised float32 input overflows
+MIN_CROP_PCT = 0.5  # a smaller crop fraction resizes each image to more than twice the input size first
 _MAX_NAME = 200
 _MAX_LABEL = 1000
 
@@ -66,12 +68,18 @@ class WeightSource:
         known = {f.name for f in dataclasses.fields(cls)} - {"tag"}
         unknown = set(table) - known
         if unknown:
-            raise CardError(f"weights '{tag}': unknown keys {sorted(unknown)}")
+            raise CardError(f"weights {tag!r:.60}: unknown keys {sorted(unknown)}")
         values = dict(table)
         for key in ("mean", "std"):
             if key in values:
-                values[key] = tuple(float(v) for v in values[key])
+                values[key] = _floats(values[key], f"weights {tag!r:.60}: {key}")
         return cls(tag=tag, **values)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "str" and not isinstance(value, str):
+                raise CardError(f"weights {self.tag!r:.60}: {f.name} must be a string, not {value!r:.60}")
 
     def to_table(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
@@ -134,10 +142,7 @@ class ModelCard:
         self.num_classes = _integer(self.num_classes, f"{where}: num_classes")
         self.mean = _floats(self.mean, f"{where}: mean")
         self.std = _floats(self.std, f"{where}: std")
-        if not isinstance(self.crop_pct, (int, float)) or isinstance(self.crop_pct, bool) \
-                or not 0 < float(self.crop_pct) <= 2:
-            raise CardError(f"{where}: crop_pct must be a number in (0, 2], not {self.crop_pct!r}")
-        self.crop_pct = float(self.crop_pct)
+        self.crop_pct = _crop_pct(self.crop_pct, f"{where}: crop_pct")
         if self.channels not in (1, 3):
             raise CardError(f"{where}: channels must be 1 or 3, not {self.channels}")
         if not 1 <= self.num_classes <= MAX_CLASSES:
@@ -145,8 +150,11 @@ class ModelCard:
         for key in ("mean", "std"):
             if len(getattr(self, key)) not in (1, self.channels):
                 raise CardError(f"{where}: {key} needs 1 or {self.channels} values")
-        if any(s <= 0 for s in self.std):
-            raise CardError(f"{where}: std values must be positive")
+        if not all(MIN_STD <= s <= MAX_STAT for s in self.std):
+            raise CardError(f"{where}: std values must be positive, in [{MIN_STD:g}, {MAX_STAT:g}], "
+                            f"not {list(self.std)}")
+        if not all(abs(m) <= MAX_STAT for m in self.mean):
+            raise CardError(f"{where}: mean values must lie in [-{MAX_STAT:g}, {MAX_STAT:g}], not {list(self.mean)}")
         if self.interpolation not in INTERPOLATIONS:
             raise CardError(f"{where}: interpolation must be one of {', '.join(INTERPOLATIONS)}")
         if self.resize_mode not in RESIZE_MODES:
@@ -160,7 +168,7 @@ class ModelCard:
                 raise CardError(f"{where}: {key} must be a table with string keys")
         self.layers = _layer_list(self.layers, f"{where}: layers")
         self.weights = {
-            tag: w if isinstance(w, WeightSource) else WeightSource.from_table(tag, _table(w, f"weights '{tag}'"))
+            tag: w if isinstance(w, WeightSource) else WeightSource.from_table(tag, _table(w, f"weights {tag!r:.60}"))
             for tag, w in self.weights.items()
         }
 
@@ -195,15 +203,15 @@ class ModelCard:
         known = {f.name for f in dataclasses.fields(cls)} - {"name", "source", "distribution"}
         unknown = set(table) - known
         if unknown:
-            raise CardError(f"model '{name}': unknown keys {sorted(unknown)}")
+            raise CardError(f"model {name!r:.60}: unknown keys {sorted(unknown)}")
         table = dict(table)
-        if int(table.get("channels", 3)) == 1:  # ImageNet statistics make no sense for gray
+        if table.get("channels", 3) == 1:  # ImageNet statistics make no sense for gray
             table.setdefault("mean", [0.5])
             table.setdefault("std", [0.5])
         try:
             return cls(name=name, source=source, distribution=distribution, **table)
         except TypeError as exc:
-            raise CardError(f"model '{name}': {exc}") from None
+            raise CardError(f"model {name!r:.60}: {exc}") from None
 
     def to_table(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -273,6 +281,13 @@ def _pair(value: Any, what: str) -> tuple[int, int]:
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
         raise CardError(f"{what} must be between 1 and {MAX_SIDE} pixels per side, not {value!r}")
     return (h, w)
+
+
+def _crop_pct(value: Any, what: str) -> float:
+    """center-crop first resizes to ``floor(side / crop_pct)``: at most twice the side (timm's are 0.875 to 1.15)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not MIN_CROP_PCT <= float(value) <= 2:
+        raise CardError(f"{what} must be a number in [{MIN_CROP_PCT}, 2], not {value!r:.60}")
+    return float(value)
 
 
 def _integer(value: Any, what: str) -> int:

@@ -14,6 +14,7 @@ has ``entry_points(group=...)`` and ``EntryPoint.dist``, all this needs, so the
 
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib.util
 import sys
@@ -25,14 +26,14 @@ from typing import Any
 from zoo import settings
 from zoo._version import __version__
 from zoo.card import CardError, ModelCard, WeightSource
-from zoo.errors import PluginError, ZooError
+from zoo.errors import PluginError, ZooError, first_line
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["GROUP", "BUILTIN", "Plugin", "DatasetInfo", "Family", "plugins"]
+__all__ = ["GROUP", "BUILTIN", "Plugin", "DatasetInfo", "Family", "plugins", "parse_catalog"]
 
 GROUP = "zoo.plugins"
 BUILTIN = "builtin"
@@ -116,19 +117,45 @@ def _read_plugin(name: str, value: str, distribution: str, version: str) -> Plug
     plugin = Plugin(name=name, value=value, distribution=distribution, version=version)
     try:
         plugin.path = _catalog_path(value)
-        with open(plugin.path, "rb") as fh:
-            try:
-                data = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as exc:
-                raise ZooError(f"invalid TOML in {plugin.path}: {exc}") from None
-        _fill(plugin, data)
-    except (OSError, CardError, ZooError, ValueError, TypeError) as exc:
-        plugin.models.clear()
-        plugin.datasets.clear()
-        plugin.families.clear()
-        plugin.weights.clear()
+        parse_catalog(plugin.path.read_bytes(), plugin)
+    except (OSError, ZooError) as exc:
         plugin.error = str(exc) or type(exc).__name__
     return plugin
+
+
+def parse_catalog(text: str | bytes, plugin: Plugin | None = None) -> Plugin:
+    """Read catalog TOML ``text`` into ``plugin`` (default: a new one named ``catalog``) and return it.
+
+    A malformed catalog raises one :class:`PluginError` that says what is wrong, and leaves
+    ``plugin`` without entries: a broken catalog contributes nothing, never half of itself.
+    """
+    plugin = plugin or Plugin(name="catalog", value="", distribution="?", version="?")
+    where = plugin.path or "the catalog"
+    try:
+        _fill(plugin, _toml(text, where))
+    except PluginError:
+        _clear(plugin)
+        raise
+    except CardError as exc:
+        _clear(plugin)
+        raise PluginError(f"{where}: {exc}") from None
+    return plugin
+
+
+def _toml(text: str | bytes, where: Any) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError:
+        raise PluginError(f"{where} is not UTF-8 text") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError, and dates that do not exist
+        raise PluginError(f"invalid TOML in {where}: {first_line(exc)}") from None
+    except RecursionError:
+        raise PluginError(f"invalid TOML in {where}: nested too deeply") from None
+
+
+def _clear(plugin: Plugin) -> None:
+    for entries in (plugin.models, plugin.datasets, plugin.families, plugin.weights):
+        entries.clear()
 
 
 def _catalog_path(value: str) -> Path:
@@ -156,44 +183,87 @@ def _catalog_path(value: str) -> Path:
 
 
 def _fill(plugin: Plugin, data: dict[str, Any]) -> None:
+    """Add the entries of a parsed catalog to ``plugin``; every value is type-checked first."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise ZooError(f"{plugin.path}: unknown sections {sorted(unknown)}")
-    for name, table in data.get("models", {}).items():
-        _check_factory(table.get("factory"), f"model '{name}'")
+        raise PluginError(f"{plugin.path or 'the catalog'}: unknown sections {sorted(unknown)} "
+                          f"(known: {', '.join(sorted(_TOP_KEYS))})")
+    _check_plain(data)
+    sections = {key: _tables(data.get(key, {}), key) for key in ("models", "datasets", "families", "weights")}
+    if not isinstance(data.get("plugin", {}), dict):
+        raise PluginError("[plugin] must be a table (summary = \"...\")")
+    for name, table in sections["models"].items():
+        _check_factory(table.get("factory"), f"model {name!r:.60}")
         plugin.models[name] = ModelCard.from_table(name, table, source=plugin.name,
                                                    distribution=plugin.distribution)
-    for name, table in data.get("datasets", {}).items():
-        _check_factory(table.get("factory"), f"dataset '{name}'")
-        try:
-            plugin.datasets[name] = DatasetInfo(
-                name=name,
-                source=plugin.name,
-                factory=table["factory"],
-                summary=table.get("summary", ""),
-                tags=tuple(table.get("tags", ())),
-                suffixes=tuple(table.get("suffixes", ())),
-            )
-        except KeyError as exc:
-            raise ZooError(f"dataset '{name}': missing key {exc}") from None
-    for name, table in data.get("families", {}).items():
-        for key in ("lister", "card"):
-            _check_factory(table.get(key), f"family '{name}' {key}")
-        plugin.families[name] = Family(
-            name=name,
-            source=plugin.name,
-            prefix=table.get("prefix", f"{name}/"),
-            lister=table["lister"],
-            card=table["card"],
-            distribution=table.get("distribution", name),
-            summary=table.get("summary", ""),
-        )
-    for model, tags in data.get("weights", {}).items():
-        if not isinstance(tags, dict) or not all(isinstance(t, dict) for t in tags.values()):
-            raise ZooError(f"weights for '{model}': expected [weights.\"{model}\".<tag>] tables")
+    for name, table in sections["datasets"].items():
+        plugin.datasets[name] = _dataset(plugin, name, table)
+    for name, table in sections["families"].items():
+        plugin.families[name] = _family(plugin, name, table)
+    for model, tags in sections["weights"].items():
+        if not all(isinstance(t, dict) for t in tags.values()):
+            raise PluginError(f"weights for {model!r:.60}: expected [weights.\"<model>\".<tag>] tables")
         plugin.weights[model] = {tag: WeightSource.from_table(tag, table) for tag, table in tags.items()}
+
+
+def _dataset(plugin: Plugin, name: str, table: dict[str, Any]) -> DatasetInfo:
+    what = f"dataset {name!r:.60}"
+    _check_factory(table.get("factory"), what)
+    return DatasetInfo(name=name, source=plugin.name, factory=table["factory"],
+                       summary=_text(table, "summary", what), tags=_words(table, "tags", what),
+                       suffixes=_words(table, "suffixes", what))
+
+
+def _family(plugin: Plugin, name: str, table: dict[str, Any]) -> Family:
+    what = f"family {name!r:.60}"
+    for key in ("lister", "card"):
+        _check_factory(table.get(key), f"{what} {key}")
+    prefix = _text(table, "prefix", what, default=f"{name}/")
+    if not prefix:
+        raise PluginError(f"{what}: prefix must not be empty (it would claim every name)")
+    return Family(name=name, source=plugin.name, prefix=prefix, lister=table["lister"], card=table["card"],
+                  distribution=_text(table, "distribution", what, default=name),
+                  summary=_text(table, "summary", what))
+
+
+def _tables(value: Any, section: str) -> dict[str, dict[str, Any]]:
+    """A section whose every entry is a table (``[models.NAME]``)."""
+    if not isinstance(value, dict):
+        raise PluginError(f"[{section}] must hold [{section}.NAME] tables, not a {type(value).__name__}")
+    for name, entry in value.items():
+        if not isinstance(entry, dict):
+            raise PluginError(f"{section} {name!r:.60}: expected a [{section}.\"<name>\"] table, "
+                              f"not a {type(entry).__name__}")
+    return value
+
+
+def _text(table: dict[str, Any], key: str, what: str, *, default: str = "") -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise PluginError(f"{what}: {key} must be a string, not {value!r:.60}")
+    return value
+
+
+def _words(table: dict[str, Any], key: str, what: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PluginError(f"{what}: {key} must be a list of strings, not {value!r:.60}")
+    return tuple(value)
+
+
+def _check_plain(data: dict[str, Any]) -> None:
+    """Refuse TOML dates and times: a card is written to files as JSON, which has none."""
+    pending: list[Any] = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, (datetime.date, datetime.time)):
+            raise PluginError(f"catalog values are text, numbers, booleans, lists and tables, not a date ({value})")
 
 
 def _check_factory(value: Any, what: str) -> None:
     if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
-        raise ZooError(f"{what}: factory must be a 'module:attr' string, not {value!r}")
+        raise PluginError(f"{what}: factory must be a 'module:attr' string, not {value!r:.80}")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.atomic import atomic_path
 from zoo.card import CardError, ModelCard
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 
 if TYPE_CHECKING:
     from zoo.models import Built
@@ -40,8 +40,12 @@ def read_card(path: str | Path) -> ModelCard:
             header = json.loads(fh.read(length))
     except FileNotFoundError:
         raise ZooError(f"checkpoint '{path}' does not exist") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ZooError(f"'{path}' is not a readable safetensors file: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise ZooError(f"'{path}' is not a readable safetensors file: {first_line(exc)}") from None
+    except RecursionError:
+        raise ZooError(f"'{path}' is not a readable safetensors file: its header is nested too deeply") from None
+    if not isinstance(header, dict):
+        raise ZooError(f"'{path}' is not a safetensors file: its header is JSON, but not an object")
     try:
         return ModelCard.from_metadata(header.get("__metadata__") or {})
     except (CardError, ValueError, TypeError) as exc:
@@ -66,7 +70,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise ZooError(f"'{path}' is not a readable safetensors file: {exc}") from None
+        raise ZooError(f"'{path}' is not a readable safetensors file: {first_line(exc)}") from None
 
 
 def load(path: str | Path, *, network: Any = None) -> Built:

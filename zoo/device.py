@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo.errors import ResourceError, ZooError
 
 __all__ = ["DEVICES", "pick_device"]
 
@@ -21,5 +21,5 @@ def pick_device(name: str) -> Any:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ZooError("--device cuda asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+        raise ResourceError("--device cuda asked for, but torch sees no CUDA GPU; use --device auto or cpu")
     return torch.device(name)

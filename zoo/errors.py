@@ -1,19 +1,58 @@
-"""Errors a user can fix. The CLI prints these as one line, without a traceback."""
+"""Errors a user can fix. The CLI prints these as one line, without a traceback.
+
+Each kind has its own exit status, so scripts can tell them apart:
+
+====  ==========================  ====================================================
+code  class                       meaning
+====  ==========================  ====================================================
+0                                 done
+1                                 internal error: a bug in zoo or a plugin (``--debug`` shows it)
+2     :class:`ZooError`           a bad value or input: an option, a file, a name
+3     :class:`OutputError`        cannot write: disk full, read-only, permission denied
+4     :class:`ResourceError`      the hardware: no such GPU, out of memory
+5     :class:`BusyError`          another zoo run is using the output folder
+130                               interrupted (Ctrl-C); training saved a resumable state
+====  ==========================  ====================================================
+"""
 
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import re
 from collections.abc import Iterable
 
-__all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "close_matches",
-           "first_line"]
+__all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "OutputError",
+           "ResourceError", "BusyError", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "close_matches", "first_line",
+           "os_errno", "write_error"]
+
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
 
 
 class ZooError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
     exit_code = 2
+
+
+class OutputError(ZooError):
+    """A file could not be written: disk full, read-only file system, permission denied."""
+
+    exit_code = 3
+
+
+class ResourceError(ZooError):
+    """The hardware cannot do what was asked: no such GPU, out of memory."""
+
+    exit_code = 4
+
+
+class BusyError(ZooError):
+    """Another zoo run holds the output folder's lock."""
+
+    exit_code = 5
 
 
 class ZooWarning(UserWarning):
@@ -50,3 +89,31 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     type's name: what a library's error contributes to a :class:`ZooError`."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_DENIED = (errno.EACCES, errno.EPERM)
+
+
+def os_errno(exc: BaseException) -> int | None:
+    """The operating system's error number behind ``exc``: an ``OSError``'s, or one a library
+    reports as text (safetensors: ``IoError(Os { code: 28, ... })``)."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = re.search(r"\bcode: (\d+)\b|\[Errno (\d+)\]|os error (\d+)", str(exc))
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
+def write_error(path: str | os.PathLike, exc: BaseException) -> OutputError:
+    """The one line for a failed write of ``path``: what happened and what to do."""
+    code = os_errno(exc)
+    where = f"'{path}'"
+    if code in _FULL:
+        return OutputError(f"no space left to write {where} ({os.strerror(code)}): free some space or "
+                           f"write somewhere else (--out)")
+    if code == errno.EROFS:
+        return OutputError(f"cannot write {where}: the file system is read-only; write somewhere else (--out)")
+    if code in _DENIED:
+        return OutputError(f"cannot write {where}: permission denied; write somewhere else (--out) "
+                           f"or change the folder's permissions")
+    return OutputError(f"cannot write {where}: {os.strerror(code) if code else first_line(exc)}")

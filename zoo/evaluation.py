@@ -32,6 +32,7 @@ from zoo.data.tensors import to_tensors
 from zoo.device import pick_device
 from zoo.errors import ZooError
 from zoo.resolver import kind_of
+from zoo.training.options import check_option
 
 __all__ = ["evaluate", "Evaluation", "confusion_matrix", "plot_confusion"]
 
@@ -107,6 +108,7 @@ def evaluate(
     not know is an error. Images the model was trained on (per its split record) are
     counted in one ``DataWarning``.
     """
+    batch_size = check_option("batch_size", batch_size)
     if part is not None and part not in PARTS:
         raise ZooError(f"part must be 'val' or 'train', not '{part}'")
     if split is not None:

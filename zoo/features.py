@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from zoo.atomic import atomic_path
 from zoo.classifier import Classifier, load
 from zoo.data import open_dataset, to_tensors
 from zoo.device import pick_device
 from zoo.errors import ZooError, close_matches
 from zoo.preprocess import normalize
 from zoo.summary import layer_names
+from zoo.training.options import check_option
 
 __all__ = ["activations", "extract", "FeatureSet"]
 
@@ -77,6 +78,7 @@ def extract(
     ``network``: for a checkpoint of a network defined in Python, its ``FILE.py:NAME`` again.
     The .npz holds ``features``, ``labels``, ``classes``, ``files`` and ``layer``.
     """
+    batch_size = check_option("batch_size", batch_size)
     dev = pick_device(device)
     classifier = model.to(dev) if isinstance(model, Classifier) else load(model, weights=pretrained, device=dev, network=network)
     classifier.module.eval()
@@ -100,13 +102,7 @@ def extract(
 def _save(path: Path, result: FeatureSet) -> Path:
     if path.suffix != ".npz":
         raise ZooError(f"--out must name an .npz file, not '{path}'")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, features=result.features, labels=result.labels, classes=np.asarray(result.classes),
-                     files=np.asarray(result.files), layer=np.asarray(result.layer))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # np.savez would add .npz to a name
+        np.savez(fh, features=result.features, labels=result.labels, classes=np.asarray(result.classes),
+                 files=np.asarray(result.files), layer=np.asarray(result.layer))
     return path

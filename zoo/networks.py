@@ -28,7 +28,7 @@ from zoo.errors import ZooError, first_line
 from zoo.registry import LAYERS_SOURCE, PYTHON_SOURCE
 
 __all__ = ["LAYER_SUFFIXES", "is_layer_file", "is_python_ref", "layers_card", "python_card", "module_card",
-           "python_factory", "build_python", "fit_normalization", "NORMALIZATIONS_FROM_DATA"]
+           "python_factory", "build_python", "check_forward", "fit_normalization", "NORMALIZATIONS_FROM_DATA"]
 
 LAYER_SUFFIXES = (".m", ".txt")
 _PYTHON_REF = re.compile(r"(?P<file>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
@@ -217,6 +217,28 @@ def build_python(factory: Callable[..., Any], num_classes: int | None) -> Any:
     if num_classes is not None and num_outputs(module) != num_classes:
         set_num_classes(module, num_classes)
     return module
+
+
+def check_forward(module: Any, card: ModelCard, what: str) -> None:
+    """Run a network written in Python on two blank images of its card's size, so a layer whose sizes
+    do not fit fails here with one line instead of deep inside training."""
+    import torch  # torch: describing a reference stays torch-free
+
+    shape = (2, card.channels, *card.input_size)
+    was_training = module.training
+    try:
+        with torch.no_grad():
+            out = module.eval()(torch.zeros(shape))
+    except Exception as exc:  # the user's code can fail in any way
+        raise ZooError(f"{what} fails on a batch of {'x'.join(map(str, shape))} images "
+                       f"({type(exc).__name__}: {first_line(exc)}): check its layer sizes against the "
+                       f"input size {card.input_size[0]}x{card.input_size[1]}") from None
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, card.num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ZooError(f"{what} gives outputs of shape {got} for 2 images, not (2, {card.num_classes}) "
+                       f"(one score per class): its last layer must have {card.num_classes} outputs")
 
 
 def _parameters(factory: Callable[..., Any]) -> Mapping[str, Any]:

@@ -231,8 +231,8 @@ def _one_image(item: Any) -> tuple[Image.Image, str]:
         if not path.is_file():
             raise ZooError(f"image '{path}' does not exist")
         try:
-            return open_image(path), str(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            return open_image(path), str(path)  # ImageTooLarge (a ZooError) passes: it says why and what to do
+        except (OSError, ValueError) as exc:
             raise ZooError(f"'{path}' is not a readable image ({type(exc).__name__})") from None
     raise ZooError(f"cannot classify a {type(item).__name__}: give a path, a folder, a PIL image, "
                    "a uint8 array or a dataset")

@@ -1,6 +1,7 @@
 """The one preprocessing every path uses: training, evaluation, prediction and export.
 
-numpy and Pillow only, so the torch-free runtime and the torch data pipeline share it.
+numpy and Pillow only (and zoo's settings and errors), so the torch-free runtime and the torch
+data pipeline share it, and ``open_image``, the one image-file reader, with its pixel limit.
 A card's input config decides everything: size, channels, interpolation, resize mode
 (crop fraction and crop mode), mean and std. Pixels are decoded once to uint8 at the model's
 size (``to_pixels``); normalisation (``normalize``) is arithmetic that works on numpy arrays and
@@ -15,14 +16,23 @@ equal for ``crop_mode="center"``), reproduced pixel for pixel on Pillow images:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import re
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["IMAGE_SUFFIXES", "open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
+from zoo import settings
+from zoo.errors import ZooError
+
+__all__ = ["IMAGE_SUFFIXES", "ImageTooLarge", "open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
 
 # The image files every reader takes: training folders, prediction folders, the runtime.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -78,14 +88,110 @@ class Preprocess:
         return normalize(pixels, self)
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file (raises ``OSError`` for corrupt files).
+class ImageTooLarge(ZooError):
+    """An image file with more pixels than ``ZOO_MAX_IMAGE_PIXELS`` allows, found from its header.
 
-    EXIF orientation is applied, as cameras and viewers do.
+    Attributes: ``source`` (the file), ``pixels`` (width x height; None when only Pillow's
+    refusal told), ``limit``, ``size`` ((width, height), when known).
     """
-    with Image.open(path) as img:
-        img.load()
-        return ImageOps.exif_transpose(img)
+
+    def __init__(self, source: str, pixels: int | None, limit: int, size: tuple[int, int] | None = None) -> None:
+        super().__init__(source, pixels, limit, size)  # all in args: the error pickles (DataLoader workers)
+        self.source, self.pixels, self.limit, self.size = str(source), pixels, int(limit), size
+
+    @property
+    def reason(self) -> str:
+        """Why, without the file's name: what a skipped-files warning says about it."""
+        dims = f"{self.size[0]}x{self.size[1]} = " if self.size else ""
+        count = f"{self.pixels:,} pixels" if self.pixels else "more pixels than Pillow allows"
+        return f"{dims}{count}, over the ZOO_MAX_IMAGE_PIXELS limit of {self.limit:,}"
+
+    def __str__(self) -> str:
+        return (f"'{self.source}' is too large: {self.reason}; to read it, raise the limit: "
+                f"ZOO_MAX_IMAGE_PIXELS={self.pixels or 0} (0 lifts it)")
+
+
+def open_image(path: str | Path | IO[bytes]) -> Image.Image:
+    """Open and fully decode an image file (a path or a binary file object).
+
+    EXIF orientation is applied, as cameras and viewers do (an unreadable EXIF block leaves the
+    image as stored, as viewers show it). The size is checked from the header, before decoding,
+    so memory stays bounded: more than ``ZOO_MAX_IMAGE_PIXELS`` pixels
+    (:func:`zoo.settings.max_image_pixels`) raises :class:`ImageTooLarge`. A missing file raises
+    ``FileNotFoundError``; any file Pillow cannot decode raises ``OSError`` whatever its decoder
+    raised (Pillow's plugins raise SyntaxError, struct.error, TypeError, ... on damaged bytes).
+    """
+    limit = settings.max_image_pixels()
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(getattr(path, "name", "") or "the image")
+    with _zoo_limit_decides(limit):
+        try:
+            with Image.open(path) as img:
+                if limit is not None and img.width * img.height > limit:
+                    raise ImageTooLarge(name, img.width * img.height, limit, img.size)
+                img.load()
+                return _upright(img)
+        except Image.DecompressionBombError as exc:  # Pillow's hard limit, only below zoo's
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            raise ImageTooLarge(name, int(found[1]) if found else None, limit or 0) from None
+        except (ZooError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a decoder's own error on damaged bytes
+            raise OSError(f"cannot decode {name}: {type(exc).__name__}: {exc}") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; as stored when the EXIF block is damaged."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - Pillow's TIFF/EXIF parser raises anything on damaged tags
+        return image
+
+
+@contextlib.contextmanager
+def _zoo_limit_decides(limit: int | None) -> Iterator[None]:
+    """Let zoo's pixel limit decide instead of Pillow's ``MAX_IMAGE_PIXELS`` (Pillow has no per-call limit).
+
+    Pillow's warning (above its limit) is silenced here only, since zoo checks the header itself,
+    as are its warnings about damaged files (a damaged EXIF block: the image is read as stored;
+    a truncated file: zoo's error or skipped-files warning says so); its refusal (above twice its limit) stands unless zoo's limit is higher, which only
+    ``ZOO_MAX_IMAGE_PIXELS`` can make it: then, and only while zoo opens a file, Pillow's check is off.
+    """
+    pillow = _pillow_limit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")  # damaged EXIF, truncated TIFF
+        if pillow is not None and (limit is None or limit > 2 * pillow):
+            with _pillow_check_off():
+                yield
+        else:
+            yield
+
+
+_lift_lock = threading.Lock()
+_lifts = {"count": 0, "saved": None}
+
+
+def _pillow_limit() -> int | None:
+    """Pillow's own limit: the user's value, also while :func:`_pillow_check_off` has it lifted."""
+    with _lift_lock:
+        return _lifts["saved"] if _lifts["count"] else Image.MAX_IMAGE_PIXELS
+
+
+@contextlib.contextmanager
+def _pillow_check_off() -> Iterator[None]:
+    """``Image.MAX_IMAGE_PIXELS = None`` while any thread is inside, then the user's value again."""
+    with _lift_lock:
+        if _lifts["count"] == 0:
+            _lifts["saved"] = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _lifts["count"] += 1
+    try:
+        yield
+    finally:
+        with _lift_lock:
+            _lifts["count"] -= 1
+            if _lifts["count"] == 0:
+                Image.MAX_IMAGE_PIXELS = _lifts["saved"]
 
 
 def to_rgb_or_gray(image: Image.Image, channels: int) -> Image.Image:
@@ -149,8 +255,28 @@ def _eval_resize_crop(image: Image.Image, pre: Preprocess, resample: Image.Resam
         ratio = min(img_h / scale_h, img_w / scale_w)
         size = (max(1, round(img_w / ratio)), max(1, round(img_h / ratio)))
     if image.size != size:
-        image = image.resize(size, resample)
+        image = _resize_then_crop(image, size, (width, height), resample)
     return _center_crop_or_pad(image, height, width, fill)
+
+
+def _resize_then_crop(image: Image.Image, size: tuple[int, int], crop: tuple[int, int],
+                      resample: Image.Resampling) -> Image.Image:
+    """``image.resize(size)``, of which the centre crop then keeps ``crop``.
+
+    An extreme aspect ratio (a 40000x1 strip) resized so its short side fits would be gigabytes;
+    past 4 times the crop's area (wider than about 3:1), only the region the crop keeps is
+    resized, through Pillow's ``box``, which reads the same source pixels with the same filter
+    (Pillow's two passes round differently: measured within 1 level, a few pixels up to 17 with
+    bicubic, on random-noise strips). Photos up to 3:1 take timm's exact steps.
+    """
+    new_w, new_h = size
+    if new_w * new_h <= 4 * crop[0] * crop[1]:
+        return image.resize(size, resample)  # the usual case, exactly timm's steps
+    keep_w, keep_h = min(crop[0], new_w), min(crop[1], new_h)
+    left, top = int(round((new_w - keep_w) / 2.0)), int(round((new_h - keep_h) / 2.0))
+    scale_w, scale_h = image.width / new_w, image.height / new_h
+    box = (left * scale_w, top * scale_h, (left + keep_w) * scale_w, (top + keep_h) * scale_h)
+    return image.resize((keep_w, keep_h), resample, box=box)
 
 
 def _center_crop_or_pad(image: Image.Image, height: int, width: int, fill: tuple[int, ...]) -> Image.Image:

@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import importlib
 import json
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -23,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from zoo import settings
+from zoo.atomic import write_file
 from zoo.card import ModelCard
 from zoo.catalogs import DatasetInfo, Family, Plugin, plugins
 from zoo.errors import (
     AmbiguousNameError,
+    OutputError,
     PluginError,
     UnknownNameError,
     ZooError,
@@ -259,12 +260,22 @@ def family_names(family: Family | str) -> list[str]:
             raise UnknownNameError(f"unknown model family '{family}'")
         family = found
     path = family_cache(family)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        pass
+    cached = _cached_names(path)
+    if cached is not None:
+        return cached
     names = list(import_object(family.lister, owner=f"family '{family.name}'")())
     _write_atomic(path, json.dumps(names))
+    return names
+
+
+def _cached_names(path: Path) -> list[str] | None:
+    """The names in a family cache file, or None when it is missing, empty or damaged (then it is rebuilt)."""
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        return None
     return names
 
 
@@ -281,12 +292,9 @@ def family_cache(family: Family) -> Path:
 
 def _write_atomic(path: Path, text: str) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache costs speed, not correctness
+        write_file(path, text)
+    except (OSError, OutputError):
+        pass  # a read-only or full cache costs speed, not correctness
 
 
 def create_factory(card: ModelCard) -> Callable[..., Any]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "offline", "strict_plugins", "torch_hub_dir", "hf_cache_dir"]
+from zoo.errors import ZooError
+
+__all__ = ["cache_dir", "debug", "offline", "strict_plugins", "torch_hub_dir", "hf_cache_dir", "max_image_pixels",
+           "follow_links", "DEFAULT_MAX_IMAGE_PIXELS"]
+
+#: the most pixels (width x height) an image file may have unless ZOO_MAX_IMAGE_PIXELS says otherwise:
+#: room for any camera's photo (100 megapixels), at most 400 MB decoded (RGBA)
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -48,3 +55,31 @@ def hf_cache_dir() -> Path:
         return Path(os.environ["HF_HOME"]).expanduser() / "hub"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "huggingface" / "hub"
+
+
+def debug() -> bool:
+    """ZOO_DEBUG=1: the ``zoo`` command shows the traceback of an error (as ``--debug`` does)."""
+    return _flag("ZOO_DEBUG")
+
+
+def max_image_pixels() -> int | None:
+    """``ZOO_MAX_IMAGE_PIXELS``: the most pixels an image file may have (checked from its header,
+    before decoding); unset: :data:`DEFAULT_MAX_IMAGE_PIXELS`; ``0`` or ``none``: no limit (None)."""
+    raw = os.environ.get("ZOO_MAX_IMAGE_PIXELS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if raw.lower() == "none":
+        return None
+    try:
+        value = int(raw.replace(",", ""))  # int() takes 200_000_000 too
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ZooError(f"ZOO_MAX_IMAGE_PIXELS must be a whole number of pixels (e.g. 200000000), or 0 or 'none' "
+                       f"for no limit, not '{raw}'")
+    return value or None
+
+
+def follow_links() -> bool:
+    """``ZOO_FOLLOW_LINKS=1``: data folders follow symbolic links that lead outside them (default: skipped)."""
+    return _flag("ZOO_FOLLOW_LINKS")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 import warnings
 from typing import Any
 
 import click
 
-from zoo import __version__
+from zoo import __version__, settings
+from zoo.cli.boundary import DEBUG_FLAG, error_text, outcome
 from zoo.errors import ZooError, close_matches
 
 __all__ = ["main", "cli", "error_text"]
@@ -64,8 +66,19 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+_EXIT_STATUSES = """
+\b
+Exit status: 0 done, 1 a bug (rerun with --debug and report it), 2 a bad value or
+input, 3 cannot write (disk full, read-only), 4 the hardware (no GPU, out of memory),
+5 another run is using --out, 130 interrupted. See docs/faults.md.
+"""
+
+
+@click.group(cls=LazyGroup, epilog=_EXIT_STATUSES,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="zoo")
+@click.option(DEBUG_FLAG, is_flag=True, expose_value=False,
+              help="Show the traceback of an error (also ZOO_DEBUG=1); accepted anywhere on the line.")
 def cli() -> None:
     """zoo: a model zoo for PyTorch. Train, transfer-learn, export to ONNX, run anywhere.
 
@@ -89,35 +102,29 @@ def _show_warning(message: Any, category: type[Warning], filename: str, lineno: 
         _python_showwarning(message, category, filename, lineno, file, line)
 
 
-def error_text(exc: ZooError, args: list[str]) -> str:
-    """A ZooError's line for the command in ``args``: an error that words its advice per
-    command (``for_command``, e.g. :class:`zoo.weights.WeightsUnavailable`) gets the command's name."""
-    for_command = getattr(exc, "for_command", None)
-    if for_command is None:
-        return str(exc)
-    command = next((a for a in args if not a.startswith("-")), None)
-    return for_command(command) if command else str(exc)
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user mistakes become one line on stderr and exit code 2."""
+    """Console entry point: every failure ends as one line on stderr and the exit status of its
+    kind (see :mod:`zoo.errors`); ``--debug`` anywhere on the line, or ``ZOO_DEBUG=1``, adds the traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = DEBUG_FLAG in args or settings.debug()
+    args = [a for a in args if a != DEBUG_FLAG]
     warnings.showwarning = _show_warning
     try:
-        cli.main(args=argv, prog_name="zoo", standalone_mode=False)
-    except ZooError as exc:
-        click.echo(f"error: {error_text(exc, sys.argv[1:] if argv is None else list(argv))}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        cli.main(args=args, prog_name="zoo", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the boundary: each kind gets its line and exit status
+        _end(exc, args, debug)
+    except KeyboardInterrupt as exc:
+        _end(exc, args, debug)
+
+
+def _end(exc: BaseException, args: list[str], debug: bool) -> None:
+    code, line = outcome(exc, args)
+    if debug:
+        traceback.print_exception(exc)
+    click.echo(line, err=True)
+    sys.exit(code)

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
+from zoo.cli.types import Text, api_rule
 from zoo.resolver import kind_of
 
 __all__ = ["bench_command"]
 
 
+def _rule(name: str, kind: str) -> click.ParamType:
+    """The click type that checks the flag by zoo.bench's own rule for ``name``."""
+    return api_rule(_bench_rules, name, kind)
+
+
+def _bench_rules() -> Any:
+    from zoo.bench import option_problem  # torch: only when a value is checked
+
+    return option_problem
+
+
 @click.command("bench")
-@click.argument("ref", metavar="MODEL|CKPT|ONNX")
-@click.option("--batch", "batches", default="1,32", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--runtime", "runtimes", default=None,
+@click.argument("ref", metavar="MODEL|CKPT|ONNX", type=Text("a model, checkpoint or ONNX file"))
+@click.option("--batch", "batches", type=_rule("batches", "text"), default="1,32", show_default=True,
+              help="Comma-separated batch sizes.")
+@click.option("--runtime", "runtimes", type=_rule("runtimes", "text"), default=None,
               help="Comma-separated: torch, torch-compile, onnxruntime [default: torch,onnxruntime; onnxruntime for .onnx].")
-@click.option("--iters", type=int, default=200, show_default=True, help="Most timed calls per cell.")
-@click.option("--seconds", type=float, default=2.0, show_default=True, help="Most seconds of timed calls per cell.")
-@click.option("--threads", type=int, help="CPU threads for torch and onnxruntime (default: each one's own).")
-@click.option("--providers", default="auto", show_default=True, help="onnxruntime providers: auto, cpu, cuda.")
+@click.option("--iters", type=_rule("iters", "integer"), default=200, show_default=True, help="Most timed calls per cell.")
+@click.option("--seconds", type=_rule("seconds", "float"), default=2.0, show_default=True,
+              help="Most seconds of timed calls per cell.")
+@click.option("--threads", type=_rule("threads", "integer"),
+              help="CPU threads for torch and onnxruntime, 1 to 1024 (default: each one's own).")
+@click.option("--providers", type=_rule("providers", "text"), default="auto", show_default=True,
+              help="onnxruntime providers: auto, cpu, cuda (or onnxruntime's names), comma-separated.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="torch's device (auto: CUDA when torch sees a GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -32,12 +50,12 @@ def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seco
     counts a multiply-add as 2. 'vs torch' is throughput over torch eager at that batch.
     torch-compile's compile time is excluded (shown as setup).
     """
-    from zoo.bench import bench, parse_list  # torch: 'zoo bench --help' stays fast
+    from zoo.bench import bench  # numpy: 'zoo bench --help' stays fast
 
     if runtimes is None:
         runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"
-    results = bench(ref, batches=parse_list(batches, "--batch", int), runtimes=parse_list(runtimes, "--runtime"),
-                    iters=iters, seconds=seconds, threads=threads, providers=providers, device=device, network=network)
+    results = bench(ref, batches=batches, runtimes=runtimes, iters=iters, seconds=seconds, threads=threads,
+                    providers=providers, device=device, network=network)
     if as_json:
         print_json([r.to_dict() for r in results])
         return

@@ -7,6 +7,7 @@ import click
 from zoo.catalogs import plugins
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table, warn
+from zoo.cli.types import Text
 from zoo.listing import list_entries
 from zoo.registry import PYTHON_SOURCE
 from zoo.resolver import kind_of, resolve_card
@@ -17,8 +18,9 @@ __all__ = ["list_command", "info_command", "plugins_command"]
 
 @click.command("list")
 @click.argument("pattern", required=False)
-@click.option("--source", help="Only entries from this catalog (builtin, timm, or a plugin's name).")
-@click.option("--tag", help="Only entries with this tag.")
+@click.option("--source", type=Text("a catalog name"),
+              help="Only entries from this catalog (builtin, timm, or a plugin's name).")
+@click.option("--tag", type=Text("a tag"), help="Only entries with this tag.")
 @click.option("--models", "kind", flag_value="model", help="Only models.")
 @click.option("--datasets", "kind", flag_value="dataset", help="Only dataset adapters.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -43,7 +45,7 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
 
 
 @click.command("info")
-@click.argument("name")
+@click.argument("name", type=Text("a model name or file"))
 @click.option("--layers/--no-layers", default=True, help="Build the model and show its layer table.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @network_option

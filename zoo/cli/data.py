@@ -13,11 +13,15 @@ import click
 import numpy as np
 
 from zoo.cli.output import print_json, print_table, warn
+from zoo.cli.types import COUNT, MAX_SEED, SEED, NonEmptyPath, Text, whole
 from zoo.data import open_dataset
 from zoo.data.digits import make_digits
 from zoo.data.montage import save_montage
 
 __all__ = ["data_group"]
+
+MAX_MONTAGE = 1000  # samples in one montage PNG
+MAX_WORKERS = 256
 
 
 @contextlib.contextmanager
@@ -38,15 +42,19 @@ def data_group() -> None:
 
 
 @data_group.command("make-digits")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--per-class", default=1000, show_default=True, help="Images per digit.")
-@click.option("--size", default=28, show_default=True, help="Image side in pixels.")
-@click.option("--seed", default=0, show_default=True, help="Same seed and fonts give the same files.")
-@click.option("--fonts", multiple=True, metavar="DIR|FILE", help="Font files or folders (repeatable); default: handwriting fonts.")
+@click.argument("out", type=NonEmptyPath(file_okay=False, path_type=Path))
+@click.option("--per-class", type=COUNT, default=1000, show_default=True, help="Images per digit.")
+@click.option("--size", type=whole(8, 512), default=28, show_default=True,  # make_digits' own range
+              help="Image side in pixels, 8 to 512.")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help=f"0 to {MAX_SEED}; the same seed and fonts give the same files.")
+@click.option("--fonts", multiple=True, metavar="DIR|FILE", type=NonEmptyPath(exists=True),
+              help="Font files or folders (repeatable); default: handwriting fonts.")
 @click.option("--style", type=click.Choice(["realistic", "lecture"]), default="realistic", show_default=True,
               help="realistic: varied, blurred, noisy handwriting (generalises to real digits); "
                    "lecture: clean like MATLAB's DigitDataset.")
-@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option("--workers", type=whole(1, MAX_WORKERS), default=None,
+              help=f"Processes, 1 to {MAX_WORKERS} (default: all cores, at most 16).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier make-digits folder.")
 def make_digits_command(
     out: Path, per_class: int, size: int, seed: int, fonts: tuple[str, ...], style: str, workers: int | None,
@@ -64,7 +72,7 @@ def make_digits_command(
 
 
 @data_group.command("make-faces")
-@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out", type=NonEmptyPath(file_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty OUT.")
 def make_faces_command(out: Path, overwrite: bool) -> None:
     """Write Lab 5's Images/ folder: 100 faces and 100 other photos (scikit-image's lfw_subset).
@@ -80,11 +88,14 @@ def make_faces_command(out: Path, overwrite: bool) -> None:
 
 
 @data_group.command("show")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--adapter", default="auto", show_default=True, help="Dataset adapter (folder, digits, idx, a plugin's).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=Path("montage.png"), show_default=True)
-@click.option("--count", default=20, show_default=True, help="Random samples in the montage.")
-@click.option("--seed", default=0, show_default=True)
+@click.argument("path", type=NonEmptyPath(path_type=Path))
+@click.option("--adapter", default="auto", show_default=True, type=Text("an adapter name"),
+              help="Dataset adapter (folder, digits, idx, a plugin's).")
+@click.option("--out", "out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("montage.png"),
+              show_default=True)
+@click.option("--count", type=whole(1, MAX_MONTAGE), default=20, show_default=True,
+              help=f"Random samples in the montage, 1 to {MAX_MONTAGE}.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help=f"0 to {MAX_SEED}.")
 @click.option("--json", "as_json", is_flag=True, help="Counts as JSON.")
 def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_json: bool) -> None:
     """Counts per label and a montage PNG of random samples with their labels."""
@@ -99,7 +110,7 @@ def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_
         try:
             images.append(dataset.load(int(index)))
         except Exception as exc:  # noqa: BLE001 - a corrupt sample is reported, not fatal
-            unreadable.append(f"{dataset.describe(int(index))} ({exc})")
+            unreadable.append(f"{dataset.describe(int(index))} ({_why(exc)})")
             continue
         captions.append(dataset.classes[int(dataset.labels[index])])
     if unreadable:
@@ -113,8 +124,8 @@ def show_command(path: Path, adapter: str, out: Path, count: int, seed: int, as_
 
 
 @data_group.command("check")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--adapter", default="auto", show_default=True)
+@click.argument("path", type=NonEmptyPath(path_type=Path))
+@click.option("--adapter", default="auto", show_default=True, type=Text("an adapter name"))
 def check_command(path: Path, adapter: str) -> None:
     """Decode every image; report modes, sizes and unreadable files (exit 1 if any)."""
     with _warnings_as_lines():
@@ -126,7 +137,7 @@ def check_command(path: Path, adapter: str) -> None:
         try:
             image = dataset.load(i)
         except Exception as exc:  # noqa: BLE001
-            bad.append(f"{dataset.describe(i)} ({exc})")
+            bad.append(f"{dataset.describe(i)} ({_why(exc)})")
             continue
         modes[image.mode] += 1
         sizes[image.size] += 1
@@ -138,3 +149,10 @@ def check_command(path: Path, adapter: str) -> None:
     if bad:
         warn(f"{len(bad)} unreadable image(s): {'; '.join(bad)}")
         sys.exit(1)
+
+
+def _why(exc: Exception) -> str:
+    """Why a sample could not be read, without its path (the line names it already)."""
+    from zoo.preprocess import ImageTooLarge
+
+    return f"too large: {exc.reason}" if isinstance(exc, ImageTooLarge) else str(exc) or type(exc).__name__

@@ -18,35 +18,37 @@ import torch
 from click.core import ParameterSource
 
 from zoo.cli.output import warn
+from zoo.cli.types import ENDPOINT, NNODES, positive, whole
 from zoo.data import open_dataset
-from zoo.distributed.env import DEFAULT_TIMEOUT, configure, settings
+from zoo.distributed.env import DEFAULT_TIMEOUT, MAX_TIMEOUT_S, configure, settings
 from zoo.distributed.launch import RDZV_BACKENDS, launch
-from zoo.errors import ZooError
+from zoo.errors import ResourceError, ZooError
 from zoo.resolver import resolve_card
 
 __all__ = ["distributed_options", "worker_argv", "LAUNCH_PARAMS"]
 
 LAUNCH_PARAMS = ("nproc", "nnodes", "node_rank", "rdzv_endpoint", "rdzv_backend")
 _FLAGS = {name: "--" + name.replace("_", "-") for name in LAUNCH_PARAMS}
+MAX_PROCESSES = 1024  # per machine: more is a typo, not a job
 
 
 def _options() -> list[click.Option]:
     return [
-        click.Option(["--nproc"], type=click.IntRange(min=1), default=None, metavar="N",
-                     help="Train with N processes on this machine (DDP: one per GPU, or CPU processes), "
-                          "started by torch's elastic launcher. Default: one process."),
-        click.Option(["--nnodes"], default=None, metavar="N|MIN:MAX",
+        click.Option(["--nproc"], type=whole(1, MAX_PROCESSES), default=None, metavar="N",
+                     help=f"Train with N processes on this machine, 1 to {MAX_PROCESSES} (DDP: one per GPU, or "
+                          "CPU processes), started by torch's elastic launcher. Default: one process."),
+        click.Option(["--nnodes"], type=NNODES, default=None, metavar="N|MIN:MAX",
                      help="Machines in the job; run the same zoo command on each (needs --rdzv-endpoint)."),
-        click.Option(["--node-rank"], type=click.IntRange(min=0), default=None, metavar="RANK",
+        click.Option(["--node-rank"], type=whole(0), default=None, metavar="RANK",
                      help="This machine's index, 0 on the first (--rdzv-backend static only)."),
-        click.Option(["--rdzv-endpoint"], default=None, metavar="HOST:PORT",
+        click.Option(["--rdzv-endpoint"], type=ENDPOINT, default=None, metavar="HOST:PORT",
                      help="Where the workers meet: the first machine and a free port "
                           "(default on one machine: 127.0.0.1 and a free port)."),
         click.Option(["--rdzv-backend"], type=click.Choice(RDZV_BACKENDS), default=None,
                      help="Rendezvous backend (default c10d)."),
         click.Option(["--sync-bn"], is_flag=True, default=False,
                      help="Synchronise batch-norm statistics across workers (SyncBatchNorm; CUDA only)."),
-        click.Option(["--dist-timeout"], type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+        click.Option(["--dist-timeout"], type=positive(MAX_TIMEOUT_S, "seconds"), default=None, metavar="SECONDS",
                      help=f"Give up when the workers cannot meet, or one collective waits, this long "
                           f"(default {DEFAULT_TIMEOUT:g})."),
     ]
@@ -101,12 +103,12 @@ def _check_devices(device: str, nproc: int) -> None:
     """Mistakes every worker would make alike, caught once before any worker starts."""
     gpus = torch.cuda.device_count() if device in ("auto", "cuda") else 0
     if device == "cuda" and gpus == 0:
-        raise ZooError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+        raise ResourceError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     if gpus and nproc > gpus:
-        raise ZooError(f"--nproc {nproc} needs {nproc} GPUs, torch sees {gpus}; use --nproc {gpus} "
+        raise ResourceError(f"--nproc {nproc} needs {nproc} GPUs, torch sees {gpus}; use --nproc {gpus} "
                        f"(one worker per GPU) or --device cpu")
     if _sync_bn_flag() and not gpus:
-        raise ZooError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm has no CPU kernels); "
+        raise ResourceError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm has no CPU kernels); "
                        "leave it out for CPU workers")
 
 

@@ -62,6 +62,15 @@ def weights_status() -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
+def _pixel_limit(problems: list[str]) -> int | str | None:
+    """ZOO_MAX_IMAGE_PIXELS as zoo reads it (None: no limit); a bad value is a problem, shown as 'invalid'."""
+    try:
+        return settings.max_image_pixels()
+    except ZooError as exc:
+        problems.append(str(exc))
+        return "invalid"
+
+
 def diagnose() -> dict:
     """Everything doctor reports, as data; ``problems`` holds what needs fixing, with the fix."""
     versions = {"python": platform.python_version(), "zoo": __version__}
@@ -92,6 +101,7 @@ def diagnose() -> dict:
         if report["problems"]:
             problems.append(f"plugin '{report['name']}' ({report['distribution']}): " + "; ".join(report["problems"]))
     weights, notes = weights_status()
+    max_pixels = _pixel_limit(problems)
     return {
         "versions": versions,
         "platform": f"{platform.system()} {platform.machine()}",
@@ -105,11 +115,19 @@ def diagnose() -> dict:
         },
         "offline": settings.offline(),
         "strict_plugins": settings.strict_plugins(),
+        "max_image_pixels": max_pixels,
+        "follow_links": settings.follow_links(),
         "plugins": plugins,
         "weights": weights,
         "problems": problems,
         "notes": notes,
     }
+
+
+def _pixels_text(limit: int | str | None) -> str:
+    if limit is None:
+        return "none"
+    return f"{limit:,}" if isinstance(limit, int) else limit
 
 
 @click.command("doctor")
@@ -134,6 +152,9 @@ def doctor_command(as_json: bool) -> None:
             *report["paths"].items(),
             ("offline (ZOO_OFFLINE / HF_HUB_OFFLINE)", "yes" if report["offline"] else "no"),
             ("strict plugins (ZOO_STRICT_PLUGINS)", "yes" if report["strict_plugins"] else "no"),
+            ("image pixel limit (ZOO_MAX_IMAGE_PIXELS)", _pixels_text(report["max_image_pixels"])),
+            ("data folder links that lead outside (ZOO_FOLLOW_LINKS)",
+             "followed" if report["follow_links"] else "skipped"),
             ("plugins", ", ".join(f"{p['name']} ({'ok' if p['ok'] else 'BROKEN'})" for p in report["plugins"])),
         ]
         print_table(None, ["", ""], rows)

@@ -8,6 +8,7 @@ import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
+from zoo.cli.types import COUNT, MAX_SEED, SEED, SPLIT_OR_COUNT, NonEmptyPath, Text
 from zoo.errors import ZooError
 
 __all__ = ["evaluate_command"]
@@ -17,21 +18,8 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
-def _fraction(text: str | None) -> float | int | None:
-    """--split: a proportion (0.75) or a whole count per label (50), checked before any work."""
-    if text is None:
-        return None
-    from zoo.data.split import check_fraction
-
-    try:
-        value: float | int = int(text) if text.strip().isdigit() else float(text)
-    except ValueError:
-        raise ZooError(f"--split must be a number between 0 and 1 (or a whole count per label), not '{text}'") from None
-    check_fraction(value)
-    return value
-
-
-def _check_options(data: str | None, split: str | None, seed: int | None, part: str | None, of_run: bool) -> None:
+def _check_options(data: str | None, split: float | int | None, seed: int | None, part: str | None,
+                   of_run: bool) -> None:
     if of_run and data is not None:
         raise ZooError("--split-of-run evaluates the data recorded in the checkpoint: drop --data (or drop --split-of-run)")
     if of_run and (split is not None or seed is not None):
@@ -43,25 +31,28 @@ def _check_options(data: str | None, split: str | None, seed: int | None, part: 
 
 
 @click.command("evaluate")
-@click.argument("checkpoint")
-@click.option("--data", default=None, help="Labelled images: DIR/<label>/*.png (or --adapter's format).")
-@click.option("--adapter", default="auto", show_default=True,
+@click.argument("checkpoint", type=Text("a checkpoint"))
+@click.option("--data", default=None, type=Text("a dataset folder or file"),
+              help="Labelled images: DIR/<label>/*.png (or --adapter's format).")
+@click.option("--adapter", default="auto", show_default=True, type=Text("an adapter name"),
               help="Dataset adapter for --data; auto: digits, idx or csvlist by their files, else folder.")
-@click.option("--split", "split", default=None, metavar="F",
+@click.option("--split", "split", type=SPLIT_OR_COUNT, default=None, metavar="F",
               help="splitEachLabel --data first: F of each label (0.75) or a count per label (50); see --part.")
-@click.option("--seed", type=int, default=None, help="Seed of --split's randomized split.  [default: 0]")
+@click.option("--seed", type=SEED, default=None,
+              help=f"Seed of --split's randomized split, 0 to {MAX_SEED} (as zoo train's).  [default: 0]")
 @click.option("--part", type=click.Choice(["val", "train"]), default=None,
               help="Which part of --split (or --split-of-run) to evaluate: val (the rest after F) or train "
                    "(the first F).  [default: val]")
 @click.option("--split-of-run", "of_run", is_flag=True,
               help="Evaluate exactly the validation part CHECKPOINT's run held out, as its card records (no --data).")
-@click.option("--plot", default=None, help="Confusion chart PNG.  [default: confusion-matrix.png beside CHECKPOINT]")
+@click.option("--plot", default=None, type=NonEmptyPath(dir_okay=False),
+              help="Confusion chart PNG.  [default: confusion-matrix.png beside CHECKPOINT]")
 @click.option("--no-plot", is_flag=True, help="Do not write the confusion chart.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=COUNT, default=256, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with what was evaluated).")
 @network_option
-def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: str | None, seed: int | None,
+def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: float | int | None, seed: int | None,
                      part: str | None, of_run: bool, plot: str | None, no_plot: bool, batch_size: int,
                      device: str, as_json: bool, network: str | None) -> None:
     """Evaluate CHECKPOINT: accuracy, per-class precision and recall, confusion matrix.
@@ -75,13 +66,10 @@ def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: str
     (MATLAB confusionchart) is written as a PNG.
     """
     _check_options(data, split, seed, part, of_run)
-    fraction = _fraction(split)
-    if batch_size < 1:
-        raise ZooError(f"--batch-size must be at least 1, not {batch_size}")
     from zoo.evaluation import evaluate  # torch: 'zoo evaluate --help' stays fast
 
     target = None if no_plot else Path(plot) if plot else Path(checkpoint).parent / "confusion-matrix.png"
-    result = evaluate(checkpoint, data, adapter=adapter, split=fraction, seed=seed or 0, part=part, plot=target,
+    result = evaluate(checkpoint, data, adapter=adapter, split=split, seed=seed or 0, part=part, plot=target,
                       batch_size=batch_size, device=device, network=network)
     if as_json:
         print_json(result.to_dict())

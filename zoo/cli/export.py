@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table, warn
+from zoo.cli.types import NonEmptyPath, Text, api_rule
 
 __all__ = ["export_command"]
 
 
+def _export_rules() -> Any:
+    from zoo.export.options import option_problem  # torch (the package's import): only when a value is checked
+
+    return option_problem
+
+
 @click.command("export")
-@click.argument("ref", metavar="CKPT|MODEL")
-@click.option("--out", "-o", type=click.Path(dir_okay=False), help="ONNX file to write (default: beside CKPT, or NAME.onnx).")
-@click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset to ask for; the one written is reported.")
-@click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
+@click.argument("ref", metavar="CKPT|MODEL", type=Text("a checkpoint or model name"))
+@click.option("--out", "-o", type=NonEmptyPath(dir_okay=False),
+              help="ONNX file to write (default: beside CKPT, or NAME.onnx).")
+@click.option("--opset", type=api_rule(_export_rules, "opset", "integer"), default=18, show_default=True,
+              help="ONNX opset to ask for, 7 to 23; the one written is reported.")
+@click.option("--batch", type=api_rule(_export_rules, "batch", "text"), default="dynamic", show_default=True,
+              help="'dynamic' or a fixed batch size.")
 @click.option("--quantize", type=click.Choice(["int8"]), help="Static int8 quantization (onnxruntime.quantization).")
-@click.option("--calibration", type=click.Path(exists=True, file_okay=False),
+@click.option("--calibration", type=NonEmptyPath(exists=True, file_okay=False),
               help="Image folder DIR/<class>/* to calibrate int8 on (default: the checkpoint's training data).")
 @click.option("--embed-preprocessing", is_flag=True, help="Graph takes uint8 NHWC pixels and normalises inside.")
 @click.option("--exporter", type=click.Choice(["auto", "dynamo", "torchscript"]), default="auto", show_default=True,
               help="auto: torch's dynamo exporter, TorchScript if it fails.")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+@click.option("--tolerance", type=api_rule(_export_rules, "tolerance"), default=1e-4, show_default=True,
               help="Largest accepted max|ort - torch| relative to max(1, max|torch|).")
 @click.option("--no-check", is_flag=True, help="Skip the onnxruntime-vs-torch comparison.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")

@@ -11,10 +11,12 @@ from typing import Any
 
 import click
 
+from zoo.cli.types import Text
+
 __all__ = ["network_option"]
 
 
 def network_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--network", default=None, metavar="FILE.py:NAME",
+        "--network", default=None, metavar="FILE.py:NAME", type=Text("FILE.py:NAME"),
         help="For a checkpoint of a network defined in Python: that definition again.")(func)

@@ -9,6 +9,7 @@ import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
+from zoo.cli.types import COUNT, Text
 from zoo.errors import ZooError
 from zoo.preprocess import IMAGE_SUFFIXES
 from zoo.resolver import kind_of
@@ -50,10 +51,10 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
 
 
 @click.command("predict")
-@click.argument("model")
-@click.argument("images", nargs=-1, required=True)
-@click.option("--top-k", "-k", type=int, default=5, show_default=True, help="How many classes to show per image.")
-@click.option("--weights", default="auto", show_default=True,
+@click.argument("model", type=Text("a model"))
+@click.argument("images", nargs=-1, required=True, type=Text("an image or folder"))
+@click.option("--top-k", "-k", type=COUNT, default=5, show_default=True, help="How many classes to show per image.")
+@click.option("--weights", default="auto", show_default=True, type=Text("weights"),
               help="For a registry MODEL: pretrained weights (auto, a tag or a FILE).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -68,8 +69,6 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
     zoo predict efficientnet_lite0 cat.jpg           # ImageNet weights, offline
     zoo predict alexnet picture.jpg                  # "deep learning in 7 lines"
     """
-    if top_k < 1:
-        raise ZooError(f"--top-k must be at least 1, not {top_k}")
     if weights == "none":
         raise ZooError("zoo predict needs trained weights: give a checkpoint, an .onnx file, or --weights auto|FILE")
     predictions = predict(model, _expand(images), top_k=top_k, weights=weights, device=device, network=network)

@@ -11,8 +11,9 @@ from zoo.cli.distributed import (
     distributed_options,  # distributed (issue 6): --nproc, --nnodes, ...
 )
 from zoo.cli.output import print_json
+from zoo.cli.types import AUGMENT, CHANNELS, CLASSES, InputSize, NonEmptyPath, Text, api_rule, size_pair
 from zoo.training import TrainingInterrupted, TrainOptions, finetune, train
-from zoo.training.options import DEVICES, SCHEDULES, SHUFFLES, SOLVERS
+from zoo.training.options import DEVICES, MAX_SEED, SCHEDULES, SHUFFLES, SOLVERS
 
 __all__ = ["train_command", "finetune_command"]
 
@@ -33,30 +34,49 @@ See docs/training.md.
 """
 
 
+def _rule(name: str, kind: str = "float") -> Any:
+    """The click type that checks ``--NAME`` by TrainOptions' own rule."""
+    return api_rule(_training_rules, name, kind)
+
+
+def _training_rules() -> Any:
+    from zoo.training.options import option_problem  # torch (the package's import): only when a value is checked
+
+    return option_problem
+
+
 def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The trainingOptions flags, shared by train and finetune."""
+    """The trainingOptions flags, shared by train and finetune; each value is checked as it is read."""
     options = [
-        click.option("--data", required=True, help="Training images: a folder of DIR/<label>/*.png (or --adapter's format)."),
-        click.option("--val", "val", default=None, help="Separate validation set (instead of --split)."),
-        click.option("--adapter", default="auto", show_default=True,
+        click.option("--data", required=True, type=Text("a dataset folder or file"),
+                     help="Training images: a folder of DIR/<label>/*.png (or --adapter's format)."),
+        click.option("--val", "val", default=None, type=Text("a dataset folder or file"),
+                     help="Separate validation set (instead of --split)."),
+        click.option("--adapter", default="auto", show_default=True, type=Text("an adapter name"),
                      help="Dataset adapter for --data and --val; auto: digits, idx or csvlist by their files, else folder."),
         click.option("--solver", type=click.Choice(SOLVERS), default="sgdm", show_default=True, help="solverName."),
-        click.option("--epochs", type=int, default=None, help="MaxEpochs.  [default: 10]"),
-        click.option("--lr", type=float, default=None, help="InitialLearnRate.  [default: 0.01 sgdm, 0.001 adam/rmsprop]"),
+        click.option("--epochs", type=_rule("epochs", "integer"), default=None, help="MaxEpochs.  [default: 10]"),
+        click.option("--lr", type=_rule("lr"), default=None, help="InitialLearnRate.  [default: 0.01 sgdm, 0.001 adam/rmsprop]"),
         click.option("--lr-schedule", type=click.Choice(SCHEDULES), default="none", show_default=True, help="LearnRateSchedule."),
-        click.option("--lr-drop-factor", type=float, default=0.1, show_default=True, help="LearnRateDropFactor (piecewise)."),
-        click.option("--lr-drop-period", type=int, default=10, show_default=True, help="LearnRateDropPeriod in epochs (piecewise)."),
-        click.option("--batch-size", type=int, default=128, show_default=True, help="MiniBatchSize."),
-        click.option("--momentum", type=float, default=0.9, show_default=True, help="Momentum (sgdm)."),
-        click.option("--l2", type=float, default=1e-4, show_default=True, help="L2Regularization."),
-        click.option("--split", type=float, default=0.75, show_default=True,
-                     help="Training fraction per label (splitEachLabel); 1 = no validation."),
-        click.option("--val-every", type=int, default=50, show_default=True, help="ValidationFrequency in iterations."),
+        click.option("--lr-drop-factor", type=_rule("lr_drop_factor"), default=0.1, show_default=True,
+                     help="LearnRateDropFactor (piecewise), in (0, 1]."),
+        click.option("--lr-drop-period", type=_rule("lr_drop_period", "integer"), default=10, show_default=True,
+                     help="LearnRateDropPeriod in epochs (piecewise)."),
+        click.option("--batch-size", type=_rule("batch_size", "integer"), default=128, show_default=True, help="MiniBatchSize."),
+        click.option("--momentum", type=_rule("momentum"), default=0.9, show_default=True, help="Momentum (sgdm), in [0, 1)."),
+        click.option("--l2", type=_rule("l2"), default=1e-4, show_default=True, help="L2Regularization."),
+        click.option("--split", type=_rule("split"), default=0.75, show_default=True,
+                     help="Training fraction per label (splitEachLabel), in (0, 1]; 1 = no validation."),
+        click.option("--val-every", type=_rule("val_every", "integer"), default=50, show_default=True,
+                     help="ValidationFrequency in iterations."),
         click.option("--shuffle", type=click.Choice(SHUFFLES), default="every-epoch", show_default=True, help="Shuffle."),
-        click.option("--augment", default="none", show_default=True, help="imageDataAugmenter, e.g. 'flip,rotate=10,scale=0.9:1.1,translate=3'; none for none."),
+        click.option("--augment", type=AUGMENT, default="none", show_default=True,
+                     help="imageDataAugmenter, e.g. 'flip,rotate=10,scale=0.9:1.1,translate=3' (rotate within "
+                          "360 degrees, scale 0 < LOW <= HIGH <= 10, translate within 10000 pixels); none for none."),
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ExecutionEnvironment."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed (init, split, shuffling)."),
-        click.option("--out", default=None, help="Output folder.  [default: runs/<model>/]"),
+        click.option("--seed", type=_rule("seed", "integer"), default=0, show_default=True,
+                     help=f"Random seed (init, split, shuffling): 0 to {MAX_SEED}, as MATLAB's rng."),
+        click.option("--out", default=None, type=NonEmptyPath(), help="Output folder.  [default: runs/<model>/]"),
         click.option("--resume", is_flag=True, help="Continue the run interrupted with Ctrl-C in --out."),
         click.option("--progress/--no-progress", default=None, help="Live bar / plain lines (auto: bar on a terminal)."),
         click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON."),
@@ -68,19 +88,16 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _network_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Card values for a network defined in Python (FILE.py:NAME) that does not state them."""
-    func = click.option("--channels", type=click.IntRange(1, 3), default=None,
+    func = click.option("--channels", type=CHANNELS, default=None,
                         help="Input channels of a Python network (1 or 3).")(func)
-    return click.option("--input-size", "input_size", default=None, metavar="H[xW]",
+    return click.option("--input-size", "input_size", type=InputSize(), default=None, metavar="H[xW]",
                         help="Input size of a Python network, e.g. 28 or 224x224.")(func)
 
 
 def _hints(input_size: str | None, channels: int | None) -> dict[str, Any]:
     hints: dict[str, Any] = {}
     if input_size is not None:
-        parts = input_size.lower().replace("×", "x").split("x")
-        if not 1 <= len(parts) <= 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-            raise click.BadParameter(f"{input_size!r} is not a size like 28 or 224x224", param_hint="--input-size")
-        hints["input_size"] = (int(parts[0]), int(parts[-1]))
+        hints["input_size"] = size_pair(input_size)
     if channels is not None:
         hints["channels"] = channels
     return hints
@@ -122,10 +139,11 @@ def _weights_value(weights: str) -> Any:
 
 @distributed_options
 @click.command("train", epilog=_DEFAULTS_NOTE)
-@click.argument("model")
+@click.argument("model", type=Text("a model"))
 @_training_options
-@click.option("--classes", "num_classes", type=int, default=None, help="Expected number of classes (checked against the folders).")
-@click.option("--weights", default="none", show_default=True,
+@click.option("--classes", "num_classes", type=CLASSES, default=None,
+              help="Expected number of classes (checked against the folders).")
+@click.option("--weights", default="none", show_default=True, type=Text("weights"),
               help="Start from pretrained weights: none, auto, a tag, or a FILE loaded as pretrained.")
 @_network_options
 def train_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
@@ -149,16 +167,16 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
 
 @distributed_options
 @click.command("finetune", epilog=_DEFAULTS_NOTE)
-@click.argument("model")
+@click.argument("model", type=Text("a model"))
 @_training_options
-@click.option("--classes", type=int, required=True, help="Number of classes of the new head (must match the folders).")
-@click.option("--weights", default="auto", show_default=True,
+@click.option("--classes", type=CLASSES, required=True, help="Number of classes of the new head (must match the folders).")
+@click.option("--weights", default="auto", show_default=True, type=Text("weights"),
               help="Pretrained weights: auto (file, caches, weights plugins, network), a tag, a FILE, or none.")
 @click.option("--freeze", type=click.Choice(["none", "backbone"]), default=None,
               help="backbone: train the new head only (robust on small sets: a few iterations cannot "
                    "re-estimate batch-norm statistics); none: train every layer.  "
                    "[default: backbone; none with --weights none]")
-@click.option("--head-lr-factor", type=float, default=10.0, show_default=True,
+@click.option("--head-lr-factor", type=_rule("head_lr_factor"), default=10.0, show_default=True,
               help="The head learns this many times faster (MATLAB WeightLearnRateFactor).")
 def finetune_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
                      progress: bool | None, as_json: bool, classes: int, weights: str, freeze: str | None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from zoo import settings
 from zoo.data.base import ImageDataset
 from zoo.data.digits.adapter import METADATA_FILE
 from zoo.errors import ZooError
@@ -39,6 +40,7 @@ def open_dataset(path: str | Path, adapter: str | None = "folder", **options: An
     ``adapter=None`` (or ``"auto"``) picks one with ``detect_adapter``. Options go to the
     adapter's factory.
     """
+    settings.max_image_pixels()  # a bad ZOO_MAX_IMAGE_PIXELS: one error here, not one per image read
     if adapter in (None, "auto"):
         adapter = detect_adapter(path)
     info = dataset_info(adapter)

@@ -14,7 +14,7 @@ from typing import Any
 
 from zoo.errors import ZooError
 
-__all__ = ["AugmentSpec", "augment"]
+__all__ = ["AugmentSpec", "augment", "augment_problem"]
 
 
 @dataclass(frozen=True)
@@ -36,42 +36,80 @@ class AugmentSpec:
     def parse(cls, text: str) -> AugmentSpec:
         """From ``"flip,rotate=10,scale=0.9:1.1,translate=3"`` (also ``vflip``, ``none``).
 
-        ``rotate=A`` means (-A, A); ``translate=T`` means (-T, T) pixels on both axes;
-        ``LOW:HIGH`` gives a range explicitly.
+        ``rotate=A`` means (-A, A) degrees; ``translate=T`` means (-T, T) pixels on both axes;
+        ``scale=S`` means (1 - |S - 1|, 1 + |S - 1|); ``LOW:HIGH`` gives a range explicitly.
+        Raises :class:`ZooError` ``--augment: ...`` naming the part that is wrong.
         """
-        options: dict[str, Any] = {}
-        for part in (p.strip() for p in text.split(",")):
-            if not part or part == "none":
-                continue
-            name, _, value = part.partition("=")
-            try:
-                if name in ("flip", "hflip", "xflip"):
-                    options["x_reflection"] = True
-                elif name in ("vflip", "yflip"):
-                    options["y_reflection"] = True
-                elif name in ("rotate", "rotation"):
-                    options["rotation"] = _range(value, symmetric=True)
-                elif name == "scale":
-                    options["scale"] = _range(value, symmetric=False)
-                elif name in ("translate", "translation"):
-                    options["x_translation"] = options["y_translation"] = _range(value, symmetric=True)
-                else:
-                    raise ValueError(name)
-            except ValueError:
-                raise ZooError(
-                    f"cannot read augmentation '{part}': use flip, vflip, rotate=DEG, scale=LO:HI, translate=PX"
-                ) from None
-        return cls(**options)
+        problem = augment_problem(text)
+        if problem:
+            raise ZooError(f"--augment: {problem}")
+        return cls(**_options(text))
 
 
-def _range(value: str, *, symmetric: bool) -> tuple[float, float]:
-    if ":" in value:
-        low, high = (float(v) for v in value.split(":", 1))
-    else:
-        amount = float(value)
-        low, high = (-abs(amount), abs(amount)) if symmetric else (1.0 - abs(amount - 1.0), 1.0 + abs(amount - 1.0))
-    if low > high:
-        raise ValueError(value)
+#: part name -> (the field(s) it sets, what it must be, the largest size LOW or HIGH may have)
+_RANGES: dict[str, tuple[tuple[str, ...], str, float]] = {
+    "rotate": (("rotation",), "degrees A (for -A:A) or LOW:HIGH with LOW <= HIGH, within -360..360", 360.0),
+    "scale": (("scale",), "positive numbers LOW:HIGH with LOW <= HIGH, up to 10", 10.0),
+    "translate": (("x_translation", "y_translation"),
+                  "pixels T (for -T:T) or LOW:HIGH with LOW <= HIGH, within -10000..10000", 10_000.0),
+}
+_ALIASES = {"flip": "flip", "hflip": "flip", "xflip": "flip", "vflip": "vflip", "yflip": "vflip",
+            "rotate": "rotate", "rotation": "rotate", "scale": "scale", "translate": "translate",
+            "translation": "translate"}
+_FLAGS = {"flip": "x_reflection", "vflip": "y_reflection"}
+_USAGE = "use none or flip, vflip, rotate=DEG, scale=LOW:HIGH, translate=PX, separated by commas"
+
+
+def augment_problem(text: Any) -> str | None:
+    """What is wrong with an ``--augment`` value, in words that name the part; None when nothing is."""
+    if not isinstance(text, str) or not text.strip():
+        return f"must be none or a list like 'flip,rotate=10,scale=0.9:1.1,translate=3', not {text!r}"
+    for part in _parts(text):
+        name, has_value, value = part.partition("=")
+        kind = _ALIASES.get(name.strip())
+        if kind is None:
+            return f"cannot read augmentation '{part}': {_USAGE}"
+        if kind in _FLAGS and has_value:
+            return f"'{part}': {kind} takes no value; {_USAGE}"
+        if kind in _RANGES and _range(kind, value) is None:
+            return f"'{part}' must be {_RANGES[kind][1]}"
+    return None
+
+
+def _parts(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip() and p.strip() != "none"]
+
+
+def _options(text: str) -> dict[str, Any]:
+    """AugmentSpec's fields from a text ``augment_problem`` found nothing wrong with."""
+    options: dict[str, Any] = {}
+    for part in _parts(text):
+        name, _, value = part.partition("=")
+        kind = _ALIASES[name.strip()]
+        if kind in _FLAGS:
+            options[_FLAGS[kind]] = True
+        else:
+            for field in _RANGES[kind][0]:
+                options[field] = _range(kind, value)
+    return options
+
+
+def _range(kind: str, value: str) -> tuple[float, float] | None:
+    """``value`` as (low, high), or None unless finite, ordered and within the part's limits."""
+    try:
+        if ":" in value:
+            low, high = (float(v) for v in value.split(":", 1))
+        else:
+            amount = float(value)
+            spread = abs(amount - 1.0) if kind == "scale" else abs(amount)
+            low, high = (1.0 - spread, 1.0 + spread) if kind == "scale" else (-spread, spread)
+    except ValueError:
+        return None
+    limit = _RANGES[kind][2]
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high and max(abs(low), abs(high)) <= limit):
+        return None
+    if kind == "scale" and not low > 0:
+        return None
     return low, high
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from zoo import settings
 from zoo.atomic import atomic_path
 from zoo.data.base import ImageDataset
+from zoo.errors import OutputError
 from zoo.preprocess import Preprocess
 
 __all__ = ["CacheEntry", "cache_key", "cache_folder", "read", "write", "clear"]
@@ -95,7 +96,7 @@ def write(key: str, entry: CacheEntry) -> Path | None:
         }
         text = json.dumps(meta, separators=(",", ":")).encode()
         _write_atomic(folder / f"{key}.json", lambda fh: fh.write(text))
-    except OSError:
+    except (OSError, OutputError):  # a read-only or full cache costs speed, not the run
         return None
     return folder / f"{key}.npy"
 

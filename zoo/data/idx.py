@@ -10,34 +10,68 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import re
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image
 
+from zoo import settings
+from zoo.atomic import write_file
 from zoo.data.base import ImageDataset
 from zoo.errors import ZooError
+from zoo.preprocess import ImageTooLarge
 
 __all__ = ["IdxDataset", "read_idx", "write_idx"]
 
 _IMAGES = re.compile(r"^(?P<prefix>.*?)[-.]?images[-.]idx3[-.]ubyte(?P<gz>\.gz)?$")
 
 
+#: bytes read (and decompressed) at a time: memory grows with the data that is there, not the header's claim
+_CHUNK = 1 << 24
+
+
 def read_idx(path: Path, dims: int) -> np.ndarray:
-    """The uint8 array in an IDX file with ``dims`` dimensions (a clear error for anything else)."""
+    """The uint8 array in an IDX file with ``dims`` dimensions (a clear error for anything else).
+
+    The header is read first: images of more than ``ZOO_MAX_IMAGE_PIXELS`` pixels raise
+    :class:`~zoo.preprocess.ImageTooLarge`, and no more bytes than the header announces are read
+    or decompressed.
+    """
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
+            shape = _read_shape(fh, path, dims)
+            data = _read_data(fh, path, shape)
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
         raise ZooError(f"cannot read IDX file '{path}': {exc}") from None
-    if len(raw) < 4 + 4 * dims or raw[0:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != dims:
-        raise ZooError(f"'{path}' is not an IDX file of unsigned bytes with {dims} dimensions")
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=dims, offset=4))
-    expected = int(np.prod(shape))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims)
-    if data.size != expected:
-        raise ZooError(f"IDX file '{path}' is truncated or padded: header says {shape}, it holds {data.size} bytes")
     return data.reshape(shape)
+
+
+def _read_shape(fh: IO[bytes], path: Path, dims: int) -> tuple[int, ...]:
+    header = fh.read(4 + 4 * dims)
+    if len(header) < 4 + 4 * dims or header[0:2] != b"\0\0" or header[2] != 0x08 or header[3] != dims:
+        raise ZooError(f"'{path}' is not an IDX file of unsigned bytes with {dims} dimensions")
+    shape = tuple(int(v) for v in np.frombuffer(header, dtype=">u4", count=dims, offset=4))
+    limit = settings.max_image_pixels()
+    if dims == 3 and limit is not None and shape[1] * shape[2] > limit:
+        raise ImageTooLarge(str(path), shape[1] * shape[2], limit, (shape[2], shape[1]))
+    return shape
+
+
+def _read_data(fh: IO[bytes], path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    expected = math.prod(shape)
+    data = bytearray()
+    while len(data) <= expected:
+        chunk = fh.read(min(_CHUNK, expected + 1 - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) != expected:
+        held = f"{len(data)} bytes" if len(data) < expected else "more bytes"
+        raise ZooError(f"IDX file '{path}' is truncated or padded: header says {shape}, it holds {held}")
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
@@ -46,7 +80,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     data = header + array.tobytes()
     path = Path(path)
-    path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+    write_file(path, gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
 def _pairs(folder: Path) -> dict[str, tuple[Path, Path | None]]:

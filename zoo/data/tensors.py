@@ -2,12 +2,15 @@
 
 ``decode`` runs every sample through ``zoo.preprocess.to_pixels`` (the one preprocessing
 that training, evaluation, prediction and export share); ``to_tensors`` adds the decode
-cache, the skipped-files warning and relabelling by a training set's classes.
+cache, the skipped-files warning and relabelling by a training set's classes. Skipped: files
+that cannot be decoded, and files over ``ZOO_MAX_IMAGE_PIXELS`` (``ImageTooLarge``), the warning
+saying which and why.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,10 +18,11 @@ from typing import Any
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from zoo import settings
 from zoo.data import cache as decode_cache
 from zoo.data.base import ImageDataset, warn_data
 from zoo.errors import ZooError
-from zoo.preprocess import Preprocess
+from zoo.preprocess import ImageTooLarge, Preprocess
 
 __all__ = ["TensorSet", "decode", "to_tensors"]
 
@@ -66,6 +70,8 @@ def decode(
     for i in range(total):
         try:
             pixels = pre.pixels(dataset.load(i))
+        except ImageTooLarge as exc:  # over ZOO_MAX_IMAGE_PIXELS: skipped like a corrupt file, saying why
+            skipped.append(f"{dataset.describe(i)} ({exc.reason})")
         except (ZooError, MemoryError):
             raise
         except Exception as exc:  # a corrupt file raises whatever its decoder raises
@@ -107,7 +113,7 @@ def to_tensors(
     import torch  # not at the top: `import zoo.data` stays torch-free for `zoo data make-digits`
 
     entry = None
-    key = decode_cache.cache_key(dataset, pre) if cache else ""
+    key = _cache_key(dataset, pre) if cache else ""
     if cache:
         entry = decode_cache.read(key)
     if entry is None:
@@ -125,6 +131,16 @@ def to_tensors(
     if classes is not None:
         labels, names = _relabel(labels, names, list(classes))
     return TensorSet(torch.from_numpy(entry.images), torch.from_numpy(labels), names, entry.indices, entry.skipped)
+
+
+def _cache_key(dataset: ImageDataset, pre: Preprocess) -> str:
+    """The decode cache's key, with the pixel limit when it is not the default: an image skipped
+    as too large under one limit is read under a higher one."""
+    key = decode_cache.cache_key(dataset, pre)
+    limit = settings.max_image_pixels()
+    if limit == settings.DEFAULT_MAX_IMAGE_PIXELS:
+        return key
+    return hashlib.sha256(f"{key}\0max_image_pixels={limit}".encode()).hexdigest()[:32]
 
 
 def _relabel(labels: np.ndarray, names: list[str], target: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -145,4 +161,7 @@ def _reason(exc: Exception, name: str) -> str:
 def _skip_message(skipped: list[str], total: int) -> str:
     named = "; ".join(skipped[:MAX_NAMED])
     more = f"; and {len(skipped) - MAX_NAMED} more" if len(skipped) > MAX_NAMED else ""
-    return f"skipped {len(skipped)} of {total} images that cannot be read: {named}{more}"
+    too_large = sum("ZOO_MAX_IMAGE_PIXELS limit" in item for item in skipped)
+    hint = (f" ({too_large} over the pixel limit: raise ZOO_MAX_IMAGE_PIXELS to read them, 0 lifts it)"
+            if too_large else "")
+    return f"skipped {len(skipped)} of {total} images that cannot be read{hint}: {named}{more}"

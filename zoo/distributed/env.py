@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from zoo.device import pick_device
-from zoo.errors import ZooError
+from zoo.errors import ResourceError, ZooError
 
 __all__ = [
     "DistEnv", "DEFAULT_TIMEOUT", "LOST_CONTACT_EXIT", "LostContact", "current", "is_distributed", "is_main", "configure", "settings",
@@ -89,13 +89,16 @@ def is_main() -> bool:
 _SETTINGS: dict[str, Any] = {"sync_bn": False, "timeout": None}
 
 
+MAX_TIMEOUT_S = 10**7  # about 115 days; timedelta and the stores overflow long before float does
+
+
 def configure(*, sync_bn: bool | None = None, timeout: float | None = None) -> None:
     """Per-process distributed options: SyncBatchNorm, and the timeout of any one collective."""
     if sync_bn is not None:
         _SETTINGS["sync_bn"] = bool(sync_bn)
     if timeout is not None:
-        if not timeout > 0:
-            raise ZooError(f"--dist-timeout must be a positive number of seconds, not {timeout}")
+        if not 0 < timeout <= MAX_TIMEOUT_S:  # also refuses nan; timedelta overflows past this
+            raise ZooError(f"--dist-timeout must be a positive number of seconds up to {MAX_TIMEOUT_S:,}, not {timeout}")
         _SETTINGS["timeout"] = float(timeout)
 
 
@@ -112,7 +115,7 @@ def device_for(name: str) -> Any:
     if device.type == "cuda":
         local = current().local_rank
         if local >= torch.cuda.device_count():
-            raise ZooError(f"worker with LOCAL_RANK={local} has no GPU: torch sees {torch.cuda.device_count()}; "
+            raise ResourceError(f"worker with LOCAL_RANK={local} has no GPU: torch sees {torch.cuda.device_count()}; "
                            f"use --nproc {torch.cuda.device_count()} or fewer, or --device cpu")
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)

@@ -22,8 +22,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from zoo.atomic import write_file
 from zoo.distributed import env as dist_env
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import ResourceError, ZooError, ZooWarning
 from zoo.training.loop import Trainer
 from zoo.transfer import set_train_mode
 
@@ -60,7 +61,7 @@ class DistributedTrainer(Trainer):
         self.rank = self.dist.rank
         self.sync_bn = dist_env.settings()["sync_bn"]
         if self.sync_bn and device.type != "cuda":
-            raise ZooError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm has no CPU kernels); "
+            raise ResourceError("--sync-bn needs CUDA GPUs (torch's SyncBatchNorm has no CPU kernels); "
                            "leave it out for CPU workers")
         self._fail_at = _parse_fail_at(os.environ.get(FAIL_AT_ENV, ""), self.rank)
         super().__init__(model, *args, options=options, device=device, **kwargs)
@@ -154,10 +155,9 @@ class DistributedTrainer(Trainer):
         if not folder:
             return
         path = Path(folder) / f"rank{self.rank}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
         record = {"rank": self.rank, "world_size": self.world, "iterations": self.iteration,
                   "local_batch": self.batch_size, "state_sha256": dist_env.state_hash(self.model)}
-        path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        write_file(path, json.dumps(record) + "\n")
 
 
 def _parse_fail_at(spec: str, rank: int) -> tuple[int, str] | None:

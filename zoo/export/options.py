@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError
 
-__all__ = ["ExportOptions", "onnx_path", "default_out", "EXPORTERS", "DEFAULT_OPSET"]
+__all__ = ["ExportOptions", "onnx_path", "default_out", "option_problem", "EXPORTERS", "DEFAULT_OPSET"]
 
 EXPORTERS = ("dynamo", "torchscript")  # tried in this order by exporter="auto"
 DEFAULT_OPSET = 18
@@ -47,16 +48,14 @@ class ExportOptions:
             raise ZooError(f"--quantize takes int8, not '{self.quantize}'")
         if self.exporter not in ("auto", *EXPORTERS):
             raise ZooError(f"exporter must be auto, dynamo or torchscript, not '{self.exporter}'")
-        if not OPSETS[0] <= int(self.opset) <= OPSETS[1]:
-            raise ZooError(f"opset {self.opset} is outside what the exporters write ({OPSETS[0]} to {OPSETS[1]}); "
-                           f"{DEFAULT_OPSET} is a good choice")
-        fixed = _parse_batch(self.batch)
+        for name in ("opset", "batch", "tolerance"):
+            problem = option_problem(name, getattr(self, name))
+            if problem:
+                raise ZooError(f"--{name} {problem}")
+        fixed = None if str(self.batch).strip().lower() == "dynamic" else int(self.batch)
         if fixed and self.quantize:
             raise ZooError("--quantize int8 needs a dynamic batch (calibration and measurement use several sizes)")
-        if not 0 <= _float(self.tolerance) < math.inf:
-            raise ZooError(f"--tolerance must be 0 (exact equality) or a positive finite number, not {self.tolerance}; "
-                           "--no-check skips the comparison")
-        if self.quantize and int(self.calibration_size) < 1:
+        if _whole(self.calibration_size, 1) is None:
             raise ZooError(f"int8 needs at least one calibration image, not {self.calibration_size}")
         normal = {"opset": int(self.opset), "quantize": self.quantize or None, "tolerance": float(self.tolerance),
                   "calibration_size": int(self.calibration_size), "fixed_batch": fixed}
@@ -86,20 +85,39 @@ def default_out(ref: Any, card: ModelCard, quantize: str | None) -> Path:
     return Path(card.name.replace("/", "_").replace(":", "_") + suffix)
 
 
-def _float(value: Any) -> float:
-    """``value`` as a float; NaN (which every range check refuses) for what is no number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def option_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for ``opset``, ``batch`` or ``tolerance`` (``"must be ..., not ..."``),
+    or None: the one rule behind :class:`ExportOptions` and the ``zoo export`` flags."""
+    if name == "opset":
+        ok = _whole(value, OPSETS[0], OPSETS[1]) is not None
+        return None if ok else (f"must be a whole number from {OPSETS[0]} to {OPSETS[1]} (what the exporters "
+                                f"write; {DEFAULT_OPSET} is a good choice), not {_shown(value)}")
+    if name == "batch":
+        ok = str(value).strip().lower() == "dynamic" or _whole(value, 1) is not None
+        return None if ok else f"must be 'dynamic' or a whole number from 1 up, not {_shown(value)}"
+    if name == "tolerance":
+        ok = _real(value) is not None and _real(value) >= 0
+        return None if ok else (f"must be 0 (exact equality) or a positive finite number, not {_shown(value)}; "
+                                "--no-check skips the comparison")
+    raise KeyError(name)
 
 
-def _parse_batch(batch: str | int) -> int | None:
-    if isinstance(batch, int) or str(batch).isdigit():
-        value = int(batch)
-        if value < 1:
-            raise ZooError(f"--batch must be 'dynamic' or a positive number, not {batch}")
-        return value
-    if str(batch).lower() == "dynamic":
+def _real(value: Any) -> float | None:
+    """``value`` as a finite float, or None; text and bools are no numbers."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         return None
-    raise ZooError(f"--batch must be 'dynamic' or a positive number, not '{batch}'")
+    return float(value)
+
+
+def _whole(value: Any, low: int, high: float = math.inf) -> int | None:
+    """``value`` as an int in [low, high], or None: an int, a whole float, or digits as text."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    number = _real(value)
+    if number is None or not (isinstance(value, Integral) or number.is_integer()) or not low <= number <= high:
+        return None
+    return int(number)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)

@@ -1,13 +1,13 @@
 """The export, in order: options, exporter, graph checks, parity, metadata, int8, then one atomic move.
 
-Everything happens in a hidden temporary folder beside the output; only a fully checked
-file is moved into place (``os.replace``), so a failed export writes nothing.
+Everything happens in a hidden temporary folder beside the output (:func:`zoo.atomic.atomic_dir`);
+only a fully checked file is moved into place, durably, so a failed export writes nothing, and a
+full disk or read-only folder ends as one :class:`~zoo.errors.OutputError` naming the output.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from typing import Any
 import onnx
 import torch
 
-from zoo.atomic import publish
+from zoo.atomic import REFUSED, atomic_dir, clean_stale, publish
 from zoo.card import ModelCard
+from zoo.errors import ZooError, os_errno, write_error
 from zoo.export.exporters import export_graph, save, too_big
 from zoo.export.graph import written_opset
 from zoo.export.inputs import RawPixelInput
@@ -70,17 +71,14 @@ def _export(model: torch.nn.Module, card: ModelCard, out: Path, opts: ExportOpti
             source_sha256: str) -> ExportReport:
     started = time.perf_counter()
     model.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(out.parent, only=out.name)  # what a killed export of this file left
     report = ExportReport(path=out, model=card.name, opset_requested=opts.opset,
                           batch=str(opts.fixed_batch or "dynamic"),
                           embedded_preprocessing=opts.embed_preprocessing)
     net = RawPixelInput(model, card).eval() if opts.embed_preprocessing else model
     big = too_big(model)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        proto = export_graph(net, card, tmp, opts, big, report)
+    with atomic_dir(out) as tmp:
+        proto = _export_graph(net, card, tmp, opts, big, report, out)
         report.opset_written = written_opset(proto)
         if report.opset_written != opts.opset:
             report.notes.append(f"asked for opset {opts.opset}, the {report.exporter} exporter wrote "
@@ -101,11 +99,21 @@ def _export(model: torch.nn.Module, card: ModelCard, out: Path, opts: ExportOpti
             set_metadata(int8, with_int8(final_card, report.quantization))
             save(int8, final, False, out.name)
         _move_into_place(tmp, final, out, big)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report.size_bytes = out.stat().st_size
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _export_graph(net: torch.nn.Module, card: ModelCard, tmp: Path, opts: ExportOptions, big: bool,
+                  report: ExportReport, out: Path) -> onnx.ModelProto:
+    """:func:`export_graph`; when the exporters could not write their file, the output's :class:`OutputError`
+    (they report their failures as one :class:`ZooError`, with the OS error in its text)."""
+    try:
+        return export_graph(net, card, tmp, opts, big, report)
+    except ZooError as exc:
+        if os_errno(exc) in REFUSED:
+            raise write_error(out, exc) from exc
+        raise
 
 
 def _move_into_place(tmp: Path, final: Path, out: Path, big: bool) -> None:

@@ -63,7 +63,11 @@ class Predictor:
                 raise ZooError(f"ONNX file '{path}' does not exist")
         self.path = path
         self.session, self.provider = make_session(path, providers, threads=threads)
-        graph_input = self.session.get_inputs()[0]
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or not outputs:
+            raise ZooError(f"{self._name} takes {len(inputs)} inputs and gives {len(outputs)} outputs: "
+                           "an image classifier takes one image batch and gives class scores")
+        graph_input = inputs[0]
         self.input_name = graph_input.name
         self.output_name = self.session.get_outputs()[0].name
         self.embedded = graph_input.type == "tensor(uint8)"  # --embed-preprocessing: uint8 NHWC in
@@ -72,6 +76,7 @@ class Predictor:
         self.card = self._card(graph_input.shape, labels=labels, input_size=input_size, channels=channels,
                                mean=mean, std=std, interpolation=interpolation, resize_mode=resize_mode,
                                crop_pct=crop_pct, crop_mode=crop_mode)
+        self._check_input(graph_input.shape)
         self.preprocess = Preprocess.from_card(self.card)
         self.labels = tuple(self.card.class_names)
         outputs = self.session.get_outputs()[0].shape
@@ -100,6 +105,17 @@ class Predictor:
         except CardError as exc:
             raise ZooError(f"{self._name}: {exc}") from None
 
+    def _check_input(self, shape: list[Any]) -> None:
+        """The card's channels and input size agree with the graph's fixed input dimensions."""
+        if len(shape) != 4:
+            raise ZooError(f"{self._name}: input has shape {shape}, not an image batch (N, C, H, W)")
+        graph = (shape[3], shape[1], shape[2]) if self.embedded else tuple(shape[1:])
+        card = (self.card.channels, *self.card.input_size)
+        if any(isinstance(g, int) and g != c for g, c in zip(graph, card)):
+            raise ZooError(f"{self._name} takes {' x '.join(map(str, graph))} input (channels x height x width), "
+                           f"not the {' x '.join(map(str, card))} its card says: the file's zoo metadata is damaged "
+                           "(export it again), or the input_size or channels given are wrong")
+
     def _bare_card(self, shape: list[Any], overrides: dict[str, Any]) -> ModelCard:
         """A card for an ONNX file without zoo metadata, from the graph's shapes and the caller's options."""
         static = [d if isinstance(d, int) else None for d in shape]
@@ -117,7 +133,7 @@ class Predictor:
                 "(Predictor(..., mean=, std=, input_size=, labels=)); zoo predict needs a file exported by zoo"
             )
         outputs = self.session.get_outputs()[0].shape
-        num_classes = len(overrides["labels"]) if "labels" in overrides else outputs[-1]
+        num_classes = len(overrides["labels"]) if "labels" in overrides else (outputs[-1] if outputs else None)
         if not isinstance(num_classes, int):
             raise ZooError(f"{self._name}: output size is not fixed; pass labels")
         try:

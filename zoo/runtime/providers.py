@@ -48,7 +48,7 @@ def session_options(*, threads: int | None = None) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     if threads:
         options.intra_op_num_threads = int(threads)
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # fatal only: errors are raised, and zoo prints those as one line
     return options
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,6 @@ import torch
 
 import zoo
 from zoo.card import ModelCard
-from zoo.checkpoint import save
 from zoo.classifier import Classifier
 from zoo.data import (
     ImageDataset,
@@ -37,8 +37,8 @@ from zoo.training.network import (
     model_to_train,
     resumed_model,
 )
-from zoo.training.options import TrainOptions
-from zoo.training.outputs import remove_stale, warn_if_replacing
+from zoo.training.options import TrainOptions, check_option
+from zoo.training.outputs import model_kept, remove_stale, run_folder, save_model, warn_if_replacing
 from zoo.training.plot import plot_progress, write_history
 from zoo.training.progress import make_progress
 from zoo.training.report import plot_summary, run_metrics, started_from
@@ -193,6 +193,7 @@ def finetune(
     """
     if classes is None or int(classes) < 1:
         raise ZooError(f"--classes must be at least 1, not {classes}")
+    head_lr_factor = check_option("head_lr_factor", head_lr_factor)
     random_start = weights in (False, None, "none", "")
     if freeze is None:
         freeze = "none" if random_start else "backbone"
@@ -217,6 +218,12 @@ def _versions() -> dict[str, str]:
 
 
 def _run(job: _Job) -> TrainResult:
+    """Train ``job`` with its output folder held: one run at a time writes there (only rank 0 writes)."""
+    with run_folder(job.out) if is_main() else contextlib.nullcontext():
+        return _train(job)
+
+
+def _train(job: _Job) -> TrainResult:
     state_path = job.out / RESUME_FILE
     saved_state = None
     options, freeze, head_lr_factor = job.options, job.freeze, job.head_lr_factor
@@ -288,12 +295,13 @@ def _run(job: _Job) -> TrainResult:
     net = trainer.model.to(memory_format=torch.contiguous_format)
     files: dict[str, Path] = {}
     if trainer.is_main:
-        files["checkpoint"] = save(job.out / "model.safetensors", net, card)
-        files["history"] = write_history(job.out / "history.csv", trainer.history, HISTORY_FIELDS)
-        files["plot"] = plot_progress(job.out / "training-progress.png", trainer.history,
-                                      batches_per_epoch=trainer.batches_per_epoch,
-                                      title=f"{card.name} on {Path(_describe(job.data)).name}",
-                                      summary=plot_summary(trainer, metrics, options, groups))
+        files["checkpoint"] = save_model(job.out, net, card)
+        with model_kept(files["checkpoint"]):
+            files["history"] = write_history(job.out / "history.csv", trainer.history, HISTORY_FIELDS)
+            files["plot"] = plot_progress(job.out / "training-progress.png", trainer.history,
+                                          batches_per_epoch=trainer.batches_per_epoch,
+                                          title=f"{card.name} on {Path(_describe(job.data)).name}",
+                                          summary=plot_summary(trainer, metrics, options, groups))
         state_path.unlink(missing_ok=True)
         remove_stale(job.out, files.values())
     return TrainResult(checkpoint=job.out / "model.safetensors", out=job.out, history=trainer.history,

@@ -17,7 +17,7 @@ from zoo.errors import ZooError
 from zoo.heads import num_outputs, replace_head, set_num_classes
 from zoo.layers import set_num_classes as set_layer_outputs
 from zoo.models import Built, build
-from zoo.networks import module_card
+from zoo.networks import check_forward, module_card
 from zoo.resolver import kind_of, resolve, resolve_card
 
 __all__ = ["model_to_train", "resumed_model", "check_classes", "model_card", "default_out"]
@@ -50,7 +50,9 @@ def model_to_train(model: Any, classes: list[str], *, finetuning: bool, pretrain
         card = module_card(model, hints)
         if num_outputs(model) != n:
             set_num_classes(model, n)
-        return Built(model, card.replace(num_classes=n, labels=tuple(classes)))
+        card = card.replace(num_classes=n, labels=tuple(classes))
+        check_forward(model, card, f"the {type(model).__name__} module")
+        return Built(model, card)
     kind = kind_of(model)
     if kind == "checkpoint" and not finetuning:
         card = resolve_card(model)
@@ -69,6 +71,8 @@ def model_to_train(model: Any, classes: list[str], *, finetuning: bool, pretrain
         card = card.replace(num_classes=n, extra={**card.extra, "pretrained": started})
     else:
         module, card = resolve(model, num_classes=n, pretrained=pretrained, hints=hints)
+        if kind == "python":
+            check_forward(module, card, f"'{model}'")
     if card.layers:  # the stored layer list names the head as trained
         card = card.replace(layers=tuple(set_layer_outputs(list(card.layers), n)))
     return Built(module, card.replace(labels=tuple(classes)))

@@ -25,17 +25,35 @@ device                 auto                        auto
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 from zoo.device import DEVICES
 from zoo.errors import ZooError
 
-__all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "default_lr"]
+__all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "MAX_SEED", "default_lr", "option_problem", "check_option"]
 
 SOLVERS = ("sgdm", "adam", "rmsprop")
 SCHEDULES = ("none", "piecewise", "cosine")
 SHUFFLES = ("every-epoch", "once", "never")
+MAX_SEED = 2**32 - 1  # what every generator takes (numpy refuses negatives; MATLAB's rng: 0 to 2^32 - 1)
+
+_COUNT = ("a whole number from 1 up", True, lambda v: v >= 1)
+#: option -> (what it must be, whole numbers only, the test): one rule for TrainOptions and the zoo train flags
+_NUMBERS: dict[str, tuple[str, bool, Callable[[float], bool]]] = {
+    "lr": ("a positive number", False, lambda v: v > 0),
+    "momentum": ("in [0, 1)", False, lambda v: 0 <= v < 1),
+    "l2": ("zero or a positive number", False, lambda v: v >= 0),
+    "lr_drop_factor": ("in (0, 1]", False, lambda v: 0 < v <= 1),
+    "split": ("in (0, 1] (the training fraction; 1 = no validation)", False, lambda v: 0 < v <= 1),
+    "head_lr_factor": ("a positive number", False, lambda v: v > 0),  # finetune's
+    "epochs": _COUNT, "batch_size": _COUNT, "val_every": _COUNT, "lr_drop_period": _COUNT,
+    "seed": (f"a whole number from 0 to {MAX_SEED}", True, lambda v: 0 <= v <= MAX_SEED),
+}
+_CHOICES = {"solver": SOLVERS, "lr_schedule": SCHEDULES, "shuffle": SHUFFLES, "device": DEVICES}
 
 
 def default_lr(solver: str) -> float:
@@ -76,30 +94,22 @@ class TrainOptions:
         return float(self.lr) if self.lr is not None else default_lr(self.solver)
 
     def validate(self) -> TrainOptions:
-        """Raise ZooError naming the option when a value is out of range."""
-        _choice("solver", self.solver, SOLVERS)
-        _choice("lr-schedule", self.lr_schedule, SCHEDULES)
-        _choice("shuffle", self.shuffle, SHUFFLES)
-        _choice("device", self.device, DEVICES)
-        if self.lr is not None and not self.lr > 0:
-            raise ZooError(f"--lr must be positive, not {self.lr}")
-        if not 0 <= self.momentum < 1:
-            raise ZooError(f"--momentum must be in [0, 1), not {self.momentum}")
-        if self.l2 < 0:
-            raise ZooError(f"--l2 must be zero or positive, not {self.l2}")
-        if not 0 < self.lr_drop_factor <= 1:
-            raise ZooError(f"--lr-drop-factor must be in (0, 1], not {self.lr_drop_factor}")
-        for name in ("epochs", "batch_size", "val_every", "lr_drop_period"):
-            if int(getattr(self, name)) < 1:
-                raise ZooError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
-            setattr(self, name, int(getattr(self, name)))
-        if not 0 < self.split <= 1:
-            raise ZooError(f"--split must be in (0, 1] (the training fraction; 1 = no validation), not {self.split}")
-        self.seed = int(self.seed)
-        if self.augment != "none":
-            from zoo.data.augment import AugmentSpec  # torch-free; raises ZooError naming the bad part
+        """Raise ZooError naming the option (``--lr must be a positive number, not inf``) when a
+        value is out of range; whole-number options become ``int``."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "lr" and value is None:
+                continue
+            if field.name == "augment":
+                from zoo.data.augment import AugmentSpec  # torch-free; raises '--augment: ...'
 
-            AugmentSpec.parse(self.augment)
+                AugmentSpec.parse(value)
+                continue
+            problem = option_problem(field.name, value)
+            if problem:
+                raise ZooError(f"--{field.name.replace('_', '-')} {problem}")
+            if field.name in _NUMBERS and _NUMBERS[field.name][1]:
+                setattr(self, field.name, int(value))
         return self
 
     def replace(self, **changes: Any) -> TrainOptions:
@@ -121,6 +131,37 @@ class TrainOptions:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ZooError(f"--{name} must be one of {', '.join(choices)}, not {value!r}")
+def option_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the training option ``name`` (``"must be ..., not ..."``), or None.
+
+    The one rule behind :meth:`TrainOptions.validate` and the ``zoo train``/``zoo finetune``
+    flags: numbers must be finite and in range, whole where a count is meant; choices must be known.
+    """
+    if name in _CHOICES:
+        choices = _CHOICES[name]
+        return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+    requirement, whole, test = _NUMBERS[name]
+    number = _real(value, whole)
+    return None if number is not None and test(number) else f"must be {requirement}, not {_shown(value)}"
+
+
+def check_option(name: str, value: Any) -> Any:
+    """``value`` when it suits the option ``name`` (whole-number options as ``int``), else the one-line
+    ``ZooError``: for Python callers of functions that take one option, e.g. ``evaluate(batch_size=)``."""
+    problem = option_problem(name, value)
+    if problem:
+        raise ZooError(f"--{name.replace('_', '-')} {problem}")
+    return int(value) if name in _NUMBERS and _NUMBERS[name][1] else value
+
+
+def _real(value: Any, whole: bool) -> float | None:
+    """``value`` as a finite number (a whole one if ``whole``), or None; text and bools are no numbers."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        return None
+    if whole and not (isinstance(value, Integral) or float(value).is_integer()):
+        return None
+    return float(value)
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)

@@ -18,9 +18,9 @@ VAL_LINE_MIN = 4  # fewer validation points are drawn as markers only: two point
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write a matplotlib figure as PNG atomically, with the user's default file permissions."""
+    """Write a matplotlib figure as PNG durably and atomically, with the user's default file permissions;
+    a failed write is one :class:`~zoo.errors.OutputError` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
@@ -29,7 +29,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 def write_history(path: str | Path, history: Sequence[dict[str, Any]], fields: Sequence[str]) -> Path:
     """One row per iteration; validation columns are empty where no validation ran."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()

@@ -7,7 +7,6 @@ else (position, history, options, optimizer hyper-parameters) is JSON in the hea
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from zoo.atomic import atomic_path
 from zoo.card import CardError, ModelCard
 from zoo.errors import ZooError, first_line
 from zoo.training.options import TrainOptions
@@ -49,13 +49,8 @@ def save_state(path: str | Path, state: dict[str, Any], extra: dict[str, Any]) -
         **extra,
     }
     metadata = {"format": _FORMAT, "state": json.dumps(header)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # a full disk: OutputError naming the file, no temporary left
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -6,15 +6,15 @@ Nothing here imports torch until a download is really made; offline
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import settings
+from zoo.atomic import REFUSED, clean_stale, new_temp, publish
 from zoo.card import ModelCard, WeightSource
-from zoo.errors import PluginError, ZooError
+from zoo.errors import PluginError, ZooError, os_errno, write_error
 from zoo.registry import import_object
 from zoo.weights.files import hash_prefix, sha256_of, verify_sha256
 from zoo.weights.missing import HF_FILES, unavailable
@@ -137,23 +137,28 @@ def _download_url(card: ModelCard, source: WeightSource, reasons: list[str]) -> 
     import torch.hub  # only for a download
 
     folder = zoo_weights_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{_safe(card.name)}-{_safe(source.tag)}.{os.getpid()}.part"
+    stem = f"{_safe(card.name)}-{_safe(source.tag)}"  # names the temporary: .STEM.PID.RANDOM.tmp
     prefix = hash_prefix(source.url.rsplit("/", 1)[-1])
+    tmp = None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        clean_stale(folder, only=stem)  # what a killed download of these weights left
+        tmp = new_temp(folder / stem)
         torch.hub.download_url_to_file(source.url, str(tmp), hash_prefix=prefix or None, progress=sys.stderr.isatty())
         digest = sha256_of(tmp)
         if source.sha256 and not digest.startswith(source.sha256.lower()):
             raise ZooError(f"sha256 mismatch for {source.url}: expected {source.sha256[:16]}..., got {digest[:16]}...")
-        final = cache_path(card, source, digest, _ext(source))
-        os.replace(tmp, final)
+        final = publish(tmp, cache_path(card, source, digest, _ext(source)))
     except ZooError:
         raise
     except Exception as exc:  # URLError, HTTPError, OSError, hash-prefix RuntimeError
+        if os_errno(exc) in REFUSED:  # the cache's disk, not the network
+            raise write_error(folder, exc) from exc
         reasons.insert(0, f"download failed ({type(exc).__name__}: {str(exc)[:120]})")
         raise unavailable(card, source, reasons, offline=False) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return Located(final, "download", source)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import PIL
 from PIL import Image
 
+from zoo.atomic import atomic_dir, fsync, publish
 from zoo.data.base import warn_data
 from zoo.data.digits.adapter import METADATA_FILE
 from zoo.data.digits.fonts import find_fonts, font_record, usable_fonts
@@ -67,6 +68,8 @@ def make_digits(
         raise ZooError(f"--per-class must be at least 1, not {per_class}")
     if not 8 <= size <= 512:
         raise ZooError(f"--size must be between 8 and 512 pixels, not {size}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ZooError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}")
     if isinstance(style, str):
         if style not in STYLES:
             raise ZooError(f"unknown digit style '{style}'; choose one of {', '.join(STYLES)}")
@@ -77,9 +80,7 @@ def make_digits(
     font_names = usable_fonts(find_fonts(fonts, warn=warn), warn)
 
     started = time.perf_counter()
-    temp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    try:
+    with atomic_dir(out) as temp:  # .NAME.PID.RANDOM.tmp/, removed on any failure
         for label in range(10):
             (temp / str(label)).mkdir(parents=True)
         _render_all(temp, per_class, seed, workers, (font_names, size, style))
@@ -95,12 +96,10 @@ def make_digits(
             "style": asdict(style),
         }
         (temp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        fsync(temp / METADATA_FILE)  # the images are not, one by one (seconds): they can be made again
         if out.exists():  # an earlier make-digits folder (checked above), or an empty one
             shutil.rmtree(out)
-        os.replace(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+        publish(temp, out)
     metadata["seconds"] = time.perf_counter() - started
     return metadata
 
