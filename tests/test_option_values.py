@@ -274,10 +274,3 @@ def test_augment_ranges_parse_as_before():
     spec = AugmentSpec.parse("flip, rotate=10, scale=0.9, translate=-3:5")
     assert spec.x_reflection and spec.rotation == (-10.0, 10.0) and spec.x_translation == (-3.0, 5.0)
     assert spec.scale == pytest.approx((0.9, 1.1)) and not AugmentSpec.parse("none").active
-
-
-def test_seed_limit_is_the_same_for_every_command():
-    from zoo.cli.types import MAX_SEED
-    from zoo.training.options import MAX_SEED as TRAINING_MAX_SEED
-
-    assert MAX_SEED == TRAINING_MAX_SEED == 2**32 - 1

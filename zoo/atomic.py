@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from zoo.errors import BusyError, ZooError, os_errno, write_error
+from zoo.errors import REFUSED, BusyError, ZooError, os_errno, write_error
 
 try:
     import fcntl
@@ -35,9 +35,6 @@ __all__ = ["atomic_path", "atomic_dir", "write_file", "publish", "fsync", "new_t
 STALE_AGE_S = 24 * 3600
 #: the hidden file :func:`folder_lock` locks; it holds the PID of the run that has the folder
 LOCK_FILE = ".zoo.lock"
-#: error numbers of a disk refusing a write (full, over quota, read-only, permission denied), for code
-#: that must tell them apart from other OS errors, such as a download's network errors
-REFUSED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM})
 
 _NAME_CHARS = 120  # of the target's name kept in a temporary's name: room for .PID.RANDOM.tmp under 255
 _NO_FSYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}  # a file system that cannot fsync

@@ -16,13 +16,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoo.errors import ResourceError, ZooError, first_line
+from zoo.values import real, shown, whole
 
 __all__ = ["bench", "BenchResult", "RUNTIMES", "PROVIDERS", "MAX_THREADS", "option_problem"]
 
@@ -62,14 +62,15 @@ def option_problem(name: str, value: Any) -> str | None:
     if name in _LISTS:
         items = _items(value)
         ok = bool(items) and all(_item_ok(name, i) for i in items)
-        return None if ok else f"must be {_LISTS[name]}, not {_shown(value)}"
+        return None if ok else f"must be {_LISTS[name]}, not {shown(value)}"
     if name in _WHOLE:
         low, high, requirement = _WHOLE[name]
-        ok = _whole(value) is not None and low <= value <= high
-        return None if ok else f"must be {requirement}, not {_shown(value)}"
+        ok = whole(value, low, high) is not None
+        return None if ok else f"must be {requirement}, not {shown(value)}"
     if name == "seconds":
-        ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-        return None if ok else f"must be a positive number of seconds, not {_shown(value)}"
+        seconds = real(value)
+        ok = seconds is not None and seconds > 0
+        return None if ok else f"must be a positive number of seconds, not {shown(value)}"
     raise KeyError(name)
 
 
@@ -82,7 +83,7 @@ def _items(value: Any) -> list[Any]:
 def _item_ok(name: str, item: Any) -> bool:
     if name == "batches":
         number = int(item) if isinstance(item, str) and item.isdigit() else item
-        return _whole(number) is not None and number >= 1
+        return whole(number, 1) is not None
     if name == "runtimes":
         return item in RUNTIMES
     key = str(item).lower().removesuffix("executionprovider")
@@ -93,16 +94,6 @@ def _available_providers() -> list[str]:
     import onnxruntime  # only for a provider named in full
 
     return onnxruntime.get_available_providers()
-
-
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        return None
-    return int(value) if isinstance(value, Integral) or float(value).is_integer() else None
-
-
-def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
 
 
 def _check(**options: Any) -> None:

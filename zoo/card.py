@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
+
+from zoo.values import real
 
 __all__ = ["ModelCard", "WeightSource", "CARD_FORMAT", "CardError", "CATALOG_ONLY", "MAX_CLASSES", "MAX_SIDE"]
 
@@ -285,9 +286,10 @@ def _pair(value: Any, what: str) -> tuple[int, int]:
 
 def _crop_pct(value: Any, what: str) -> float:
     """center-crop first resizes to ``floor(side / crop_pct)``: at most twice the side (timm's are 0.875 to 1.15)."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not MIN_CROP_PCT <= float(value) <= 2:
+    number = real(value)
+    if number is None or not MIN_CROP_PCT <= number <= 2:
         raise CardError(f"{what} must be a number in [{MIN_CROP_PCT}, 2], not {value!r:.60}")
-    return float(value)
+    return number
 
 
 def _integer(value: Any, what: str) -> int:
@@ -299,9 +301,10 @@ def _integer(value: Any, what: str) -> int:
 def _floats(values: Any, what: str) -> tuple[float, ...]:
     if not isinstance(values, (list, tuple)) or not 1 <= len(values) <= 3:
         raise CardError(f"{what} must be a list of 1 to 3 numbers, not {values!r:.60}")
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+    found = tuple(real(v) for v in values)
+    if None in found:
         raise CardError(f"{what} must hold finite numbers, not {values!r:.60}")
-    return tuple(float(v) for v in values)
+    return found
 
 
 def _strings(values: Any, what: str, *, limit: int) -> list[str]:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 __all__ = ["ZooError", "ZooWarning", "UnknownNameError", "AmbiguousNameError", "PluginError", "OutputError",
            "ResourceError", "BusyError", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "close_matches", "first_line",
-           "os_errno", "write_error"]
+           "os_errno", "write_error", "NO_ROOM", "REFUSED"]
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
@@ -91,8 +91,12 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-_DENIED = (errno.EACCES, errno.EPERM)
+#: error numbers of a disk with no room for a write: full, over quota, file too large
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_DENIED = frozenset({errno.EACCES, errno.EPERM})
+#: error numbers of a disk refusing a write (no room, read-only, permission denied), for code that
+#: must tell them apart from other OS errors, such as a download's network errors
+REFUSED = NO_ROOM | {errno.EROFS} | _DENIED
 
 
 def os_errno(exc: BaseException) -> int | None:
@@ -108,7 +112,7 @@ def write_error(path: str | os.PathLike, exc: BaseException) -> OutputError:
     """The one line for a failed write of ``path``: what happened and what to do."""
     code = os_errno(exc)
     where = f"'{path}'"
-    if code in _FULL:
+    if code in NO_ROOM:
         return OutputError(f"no space left to write {where} ({os.strerror(code)}): free some space or "
                            f"write somewhere else (--out)")
     if code == errno.EROFS:

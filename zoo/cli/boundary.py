@@ -17,6 +17,7 @@ import click
 from zoo.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    NO_ROOM,
     ResourceError,
     ZooError,
     first_line,
@@ -28,7 +29,7 @@ __all__ = ["outcome", "DEBUG_FLAG"]
 
 DEBUG_FLAG = "--debug"
 
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+_WRITE_ERRNOS = NO_ROOM | {errno.EROFS}  # not EACCES: an untranslated one may as well be a read
 _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 

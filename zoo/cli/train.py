@@ -13,7 +13,7 @@ from zoo.cli.distributed import (
 from zoo.cli.output import print_json
 from zoo.cli.types import AUGMENT, CHANNELS, CLASSES, InputSize, NonEmptyPath, Text, api_rule, size_pair
 from zoo.training import TrainingInterrupted, TrainOptions, finetune, train
-from zoo.training.options import DEVICES, MAX_SEED, SCHEDULES, SHUFFLES, SOLVERS
+from zoo.training.options import DEVICES, MAX_SEED, SCHEDULES, SHUFFLES, SOLVERS, option_problem
 
 __all__ = ["train_command", "finetune_command"]
 
@@ -36,13 +36,7 @@ See docs/training.md.
 
 def _rule(name: str, kind: str = "float") -> Any:
     """The click type that checks ``--NAME`` by TrainOptions' own rule."""
-    return api_rule(_training_rules, name, kind)
-
-
-def _training_rules() -> Any:
-    from zoo.training.options import option_problem  # torch (the package's import): only when a value is checked
-
-    return option_problem
+    return api_rule(lambda: option_problem, name, kind)  # imported already: this module imports zoo.training
 
 
 def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:

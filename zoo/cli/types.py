@@ -16,13 +16,14 @@ from typing import Any
 
 import click
 
+from zoo import values
 from zoo.card import MAX_CLASSES, MAX_SIDE
 from zoo.errors import ZooError
+from zoo.values import MAX_SEED
 
 __all__ = ["Checked", "Text", "NonEmptyPath", "InputSize", "size_pair", "whole", "positive", "api_rule", "MAX_SEED",
            "COUNT", "SEED", "CLASSES", "CHANNELS", "ENDPOINT", "NNODES", "AUGMENT", "SPLIT_OR_COUNT"]
 
-MAX_SEED = 2**32 - 1  # as zoo.training.options.MAX_SEED (which imports torch with its package)
 
 Problem = Callable[[Any], "str | None"]
 
@@ -44,14 +45,6 @@ def _as_float(text: str) -> float | str:
 def _as_number(text: str) -> float | int | str:
     """Digits as a whole count, anything else as a float (``--split 50`` or ``--split 0.75``)."""
     return int(text) if text.strip().isdigit() else _as_float(text)
-
-
-def _shown(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class Checked(click.ParamType):
@@ -76,8 +69,8 @@ def whole(low: int, high: int | None = None) -> Checked:
     requirement = f"a whole number from {low} " + (f"to {high}" if high is not None else "up")
 
     def problem(value: Any) -> str | None:
-        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= (math.inf if high is None else high)
-        return None if ok else f"must be {requirement}, not {_shown(value)}"
+        ok = isinstance(value, int) and values.whole(value, low, math.inf if high is None else high) is not None
+        return None if ok else f"must be {requirement}, not {values.shown(value)}"
 
     return Checked("integer", problem, _as_int)
 
@@ -87,7 +80,8 @@ def positive(high: float = math.inf, unit: str = "") -> Checked:
     requirement = f"a positive number{' of ' + unit if unit else ''}" + (f" up to {high:,.0f}" if high < math.inf else "")
 
     def problem(value: Any) -> str | None:
-        return None if _finite(value) and 0 < value <= high else f"must be {requirement}, not {_shown(value)}"
+        ok = values.real(value) is not None and 0 < value <= high
+        return None if ok else f"must be {requirement}, not {values.shown(value)}"
 
     return Checked("float", problem, _as_float)
 
@@ -178,7 +172,7 @@ def _split_problem(value: Any) -> str | None:
         check_fraction(value)
     except ZooError:
         return (f"must be a number between 0 and 1 (the fraction of each label, 0.75) or a whole count "
-                f"per label (50), not {_shown(value)}")
+                f"per label (50), not {values.shown(value)}")
     return None
 
 
@@ -186,7 +180,7 @@ COUNT = whole(1)
 SEED = whole(0, MAX_SEED)
 CLASSES = whole(1, MAX_CLASSES)
 CHANNELS = Checked("integer", lambda v: None if v in (1, 3) and not isinstance(v, bool) else
-                   f"must be 1 (grayscale) or 3 (RGB), not {_shown(v)}", _as_int)
+                   f"must be 1 (grayscale) or 3 (RGB), not {values.shown(v)}", _as_int)
 ENDPOINT = Checked("host:port", _endpoint_problem)
 NNODES = Checked("n|min:max", _nnodes_problem)
 AUGMENT = Checked("text", _augment_problem)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError
+from zoo.values import real, shown, whole
 
 __all__ = ["ExportOptions", "onnx_path", "default_out", "option_problem", "EXPORTERS", "DEFAULT_OPSET"]
 
@@ -55,7 +55,7 @@ class ExportOptions:
         fixed = None if str(self.batch).strip().lower() == "dynamic" else int(self.batch)
         if fixed and self.quantize:
             raise ZooError("--quantize int8 needs a dynamic batch (calibration and measurement use several sizes)")
-        if _whole(self.calibration_size, 1) is None:
+        if _count(self.calibration_size, 1) is None:
             raise ZooError(f"int8 needs at least one calibration image, not {self.calibration_size}")
         normal = {"opset": int(self.opset), "quantize": self.quantize or None, "tolerance": float(self.tolerance),
                   "calibration_size": int(self.calibration_size), "fixed_batch": fixed}
@@ -89,35 +89,20 @@ def option_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for ``opset``, ``batch`` or ``tolerance`` (``"must be ..., not ..."``),
     or None: the one rule behind :class:`ExportOptions` and the ``zoo export`` flags."""
     if name == "opset":
-        ok = _whole(value, OPSETS[0], OPSETS[1]) is not None
+        ok = _count(value, OPSETS[0], OPSETS[1]) is not None
         return None if ok else (f"must be a whole number from {OPSETS[0]} to {OPSETS[1]} (what the exporters "
-                                f"write; {DEFAULT_OPSET} is a good choice), not {_shown(value)}")
+                                f"write; {DEFAULT_OPSET} is a good choice), not {shown(value)}")
     if name == "batch":
-        ok = str(value).strip().lower() == "dynamic" or _whole(value, 1) is not None
-        return None if ok else f"must be 'dynamic' or a whole number from 1 up, not {_shown(value)}"
+        ok = str(value).strip().lower() == "dynamic" or _count(value, 1) is not None
+        return None if ok else f"must be 'dynamic' or a whole number from 1 up, not {shown(value)}"
     if name == "tolerance":
-        ok = _real(value) is not None and _real(value) >= 0
-        return None if ok else (f"must be 0 (exact equality) or a positive finite number, not {_shown(value)}; "
+        number = real(value)
+        ok = number is not None and number >= 0
+        return None if ok else (f"must be 0 (exact equality) or a positive finite number, not {shown(value)}; "
                                 "--no-check skips the comparison")
     raise KeyError(name)
 
 
-def _real(value: Any) -> float | None:
-    """``value`` as a finite float, or None; text and bools are no numbers."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _whole(value: Any, low: int, high: float = math.inf) -> int | None:
-    """``value`` as an int in [low, high], or None: an int, a whole float, or digits as text."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    number = _real(value)
-    if number is None or not (isinstance(value, Integral) or number.is_integer()) or not low <= number <= high:
-        return None
-    return int(number)
-
-
-def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+def _count(value: Any, low: int, high: float = math.inf) -> int | None:
+    """:func:`zoo.values.whole`, digits given as text included (``--batch 8``)."""
+    return whole(int(value) if isinstance(value, str) and value.strip().isdigit() else value, low, high)

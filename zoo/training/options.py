@@ -25,21 +25,19 @@ device                 auto                        auto
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 from zoo.device import DEVICES
 from zoo.errors import ZooError
+from zoo.values import MAX_SEED, real, shown, whole
 
 __all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "MAX_SEED", "default_lr", "option_problem", "check_option"]
 
 SOLVERS = ("sgdm", "adam", "rmsprop")
 SCHEDULES = ("none", "piecewise", "cosine")
 SHUFFLES = ("every-epoch", "once", "never")
-MAX_SEED = 2**32 - 1  # what every generator takes (numpy refuses negatives; MATLAB's rng: 0 to 2^32 - 1)
 
 _COUNT = ("a whole number from 1 up", True, lambda v: v >= 1)
 #: option -> (what it must be, whole numbers only, the test): one rule for TrainOptions and the zoo train flags
@@ -140,9 +138,9 @@ def option_problem(name: str, value: Any) -> str | None:
     if name in _CHOICES:
         choices = _CHOICES[name]
         return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
-    requirement, whole, test = _NUMBERS[name]
-    number = _real(value, whole)
-    return None if number is not None and test(number) else f"must be {requirement}, not {_shown(value)}"
+    requirement, whole_only, test = _NUMBERS[name]
+    number = whole(value) if whole_only else real(value)
+    return None if number is not None and test(number) else f"must be {requirement}, not {shown(value)}"
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -153,15 +151,3 @@ def check_option(name: str, value: Any) -> Any:
         raise ZooError(f"--{name.replace('_', '-')} {problem}")
     return int(value) if name in _NUMBERS and _NUMBERS[name][1] else value
 
-
-def _real(value: Any, whole: bool) -> float | None:
-    """``value`` as a finite number (a whole one if ``whole``), or None; text and bools are no numbers."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        return None
-    if whole and not (isinstance(value, Integral) or float(value).is_integer()):
-        return None
-    return float(value)
-
-
-def _shown(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)

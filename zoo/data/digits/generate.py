@@ -32,6 +32,7 @@ from zoo.data.digits.adapter import METADATA_FILE
 from zoo.data.digits.fonts import find_fonts, font_record, usable_fonts
 from zoo.data.digits.render import STYLES, DigitStyle, Renderer
 from zoo.errors import ZooError
+from zoo.values import MAX_SEED, shown, whole
 
 __all__ = ["make_digits"]
 
@@ -68,8 +69,8 @@ def make_digits(
         raise ZooError(f"--per-class must be at least 1, not {per_class}")
     if not 8 <= size <= 512:
         raise ZooError(f"--size must be between 8 and 512 pixels, not {size}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ZooError(f"--seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}")
+    if not isinstance(seed, int) or whole(seed, 0, MAX_SEED) is None:
+        raise ZooError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {shown(seed)}")
     if isinstance(style, str):
         if style not in STYLES:
             raise ZooError(f"unknown digit style '{style}'; choose one of {', '.join(STYLES)}")
