@@ -106,13 +106,15 @@ def test_split_each_label_without_randomizing_keeps_order_and_counts():
         split_each_label(labels, 3)
 
 
-def test_tensorset_subset_keeps_rows_aligned(tmp_path):
+def test_tensorset_batches_by_index_keep_rows_aligned(tmp_path):
+    import torch
+
     root = make_folder(tmp_path / "d", {"a": 4, "b": 4})
     data = to_tensors(open_dataset(root), GRAY28)
     train, _ = split_each_label(data.labels.numpy(), 0.75, seed=3)
-    part = data.subset(train)
-    assert len(part) == 6 and np.bincount(part.labels.numpy()).tolist() == [3, 3]
-    assert part.indices.tolist() == train.tolist()
+    (pixels, labels), = data.batches([torch.as_tensor(train)])
+    assert len(labels) == 6 and np.bincount(labels.numpy()).tolist() == [3, 3]
+    assert torch.equal(pixels, data.images[torch.as_tensor(train)])
 
 
 def test_validation_folder_labelled_by_training_classes(tmp_path):
@@ -163,7 +165,7 @@ def test_cache_off_and_cache_files_location(tmp_path, monkeypatch):
     to_tensors(open_dataset(root), GRAY28, cache=False)
     assert len(opened) == 4
     to_tensors(open_dataset(root), GRAY28)
-    cached = list((Path(os.environ["ZOO_CACHE"]) / "data").glob("*.npy"))
+    cached = list((Path(os.environ["ZOO_CACHE"]) / "data").glob("*.pixels"))
     assert cached and not list((Path(os.environ["ZOO_CACHE"]) / "data").glob("*.tmp"))
 
 
@@ -275,21 +277,3 @@ def test_cli_check_reports_unreadable_files(tmp_path, zoo_cli):
     assert proc.returncode == 1
     assert "bad.png" in proc.stderr and "1 unreadable" in proc.stderr
     assert "L 4" in proc.stdout
-
-
-def test_streaming_set_for_large_data_skips_unreadable(tmp_path):
-    import torch
-
-    from zoo.data.stream import StreamingSet, fits_in_memory, skip_unreadable
-
-    root = make_folder(tmp_path / "d", {"a": 3, "b": 2})
-    (root / "b" / "bad.png").write_text("nope")
-    dataset = open_dataset(root)
-    assert fits_in_memory(dataset, GRAY28) and not fits_in_memory(dataset, GRAY28, limit_bytes=1000)
-    loader = torch.utils.data.DataLoader(StreamingSet(dataset, GRAY28), batch_size=4, collate_fn=skip_unreadable)
-    batches = list(loader)
-    images = torch.cat([b[0] for b in batches])
-    labels = torch.cat([b[1] for b in batches])
-    assert tuple(images.shape) == (5, 1, 28, 28) and labels.tolist() == [0, 0, 0, 1, 1]
-    cached = to_tensors(dataset, GRAY28, on_skip=lambda m: None)
-    assert torch.equal(images, cached.images)

@@ -12,7 +12,8 @@ from PIL import Image
 
 import zoo.data.digits.fonts as digit_fonts
 from zoo.data import detect_adapter, open_dataset, to_tensors
-from zoo.data.digits import BUILTIN_FONT, METADATA_FILE, DigitsDataset, handwriting_fonts, make_digits
+from zoo.data.digits import BUILTIN_FONT, METADATA_FILE, DigitsDataset, DigitStyle, handwriting_fonts, make_digits
+from zoo.data.digits.render import ALLOGRAPHS, PEN_BOX_RATIO, draw_pen
 from zoo.errors import ZooError
 from zoo.preprocess import Preprocess
 
@@ -42,8 +43,9 @@ def test_layout_metadata_and_image_format(small_set):
     assert image.mode == "L" and image.size == (28, 28)
 
 
-def test_mnist_style_white_on_black_centred(small_set):
-    for path in sorted(small_set.rglob("*.png")):
+def assert_mnist_style(folder: Path) -> None:
+    """Every PNG is white strokes on black, centre of mass near the middle, a sensible size."""
+    for path in sorted(folder.rglob("*.png")):
         pixels = np.asarray(Image.open(path), dtype=np.float64)
         assert pixels.max() >= 200  # white strokes
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
@@ -56,6 +58,10 @@ def test_mnist_style_white_on_black_centred(small_set):
         rows, cols = np.nonzero(pixels > 60)
         side = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
         assert 12 <= side <= 27, (path, side)
+
+
+def test_mnist_style_white_on_black_centred(small_set):
+    assert_mnist_style(small_set)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(small_set, tmp_path):
@@ -165,3 +171,36 @@ def test_lecture_style_is_cleaner_and_recorded(tmp_path):
     assert spread(tmp_path / "lecture") < spread(tmp_path / "realistic")
     with pytest.raises(ZooError, match="unknown digit style 'fancy'"):
         make_digits(tmp_path / "x", per_class=2, style="fancy")
+
+
+def test_every_pen_form_fills_its_unit_box():
+    # without jitter a form spans its unit box: a mistyped point (10.0 for 1.0) or a lost stroke shows
+    width = 8.0
+    for digit, forms in ALLOGRAPHS.items():
+        assert forms, digit
+        for form in forms:
+            glyph = draw_pen(form, np.random.default_rng(0), 64.0, width, 0.0)
+            ink_width, ink_height = glyph.size
+            assert 64 <= ink_height <= 64 + width + 2, (digit, form)
+            assert ink_width <= 64 * PEN_BOX_RATIO + width + 2, (digit, form)
+
+
+def test_realistic_style_draws_the_recorded_share_by_pen(tmp_path):
+    # a pen-drawn digit does not depend on the font: the same seed with another font gives the
+    # same bytes exactly for those, so the share of equal images is the recorded `pen`
+    fonts = handwriting_fonts()
+    if len(fonts) < 2:
+        pytest.skip("needs two handwriting fonts (scripts/setup.sh installs them)")
+    first = make_digits(tmp_path / "first", per_class=10, seed=2, fonts=[fonts[0]])
+    make_digits(tmp_path / "second", per_class=10, seed=2, fonts=[fonts[-1]])
+    assert first["style"]["pen"] == DigitStyle().pen == 0.7
+    a, b = file_hashes(tmp_path / "first"), file_hashes(tmp_path / "second")
+    same = sum(a[name] == b[name] for name in a) / len(a)
+    assert 0.5 <= same <= 0.9, same
+    assert_mnist_style(tmp_path / "first")
+
+
+def test_pen_only_digits_are_mnist_style(tmp_path):
+    meta = make_digits(tmp_path / "pen", per_class=12, seed=1, style=DigitStyle(pen=1.0))
+    assert json.loads((tmp_path / "pen" / METADATA_FILE).read_text())["style"]["pen"] == meta["style"]["pen"] == 1.0
+    assert_mnist_style(tmp_path / "pen")

@@ -143,6 +143,16 @@ def test_augment_spec_parse():
         AugmentSpec.parse("scale=1.2:0.8")
 
 
+
+def test_augment_spec_parses_crop():
+    assert AugmentSpec.parse("crop") == AugmentSpec(crop=(0.08, 1.0))  # torchvision's RandomResizedCrop default
+    spec = AugmentSpec.parse("flip, crop=0.25:0.5")
+    assert spec == AugmentSpec(x_reflection=True, crop=(0.25, 0.5)) and spec.active and spec.batch_active
+    crop_only = AugmentSpec.parse("crop=1:1")
+    assert crop_only.crop == (1.0, 1.0) and crop_only.active and not crop_only.batch_active
+    with pytest.raises(ZooError, match=r"^--augment: 'crop=0.5' must be area fractions LOW:HIGH"):
+        AugmentSpec.parse("crop=0.5")
+
 def test_montage_png(tmp_path):
     images = [Image.new("L", (28, 28), v) for v in range(0, 200, 10)]
     path = save_montage(tmp_path / "m.png", images, [str(i % 10) for i in range(20)], columns=5)

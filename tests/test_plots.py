@@ -222,7 +222,9 @@ def test_checkpoint_and_cache_get_the_users_default_permissions(tmp_path, umask_
 
     path = save(tmp_path / "model.safetensors", torch.nn.Linear(2, 2), ModelCard(name="t"))
     assert mode(path) == umask_022 and read_card(path).name == "t"
-    entry = cache.CacheEntry(np.zeros((1, 1, 2, 2), np.uint8), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                             ["a"], [])
-    images = cache.write("k" * 32, entry)
-    assert images is not None and mode(images) == umask_022 and mode(images.with_suffix(".json")) == umask_022
+    with cache.writing("k" * 32) as fh:
+        fh.write(bytes(4))
+    cache.write_meta("k" * 32, (1, 1, 2, 2), np.zeros(1, np.int64), np.zeros(1, np.int64), ["a"], [])
+    images = cache.cache_folder() / ("k" * 32 + ".pixels")
+    assert cache.read("k" * 32) is not None
+    assert mode(images) == umask_022 and mode(images.with_suffix(".json")) == umask_022

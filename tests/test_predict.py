@@ -117,3 +117,15 @@ def test_opening_a_checkpoint_leaves_its_card_as_written(trained):
     result, _ = trained
     assert zoo.load(result.checkpoint).card == read_card(result.checkpoint)
     assert zoo.resolve(result.checkpoint).card == read_card(result.checkpoint)
+
+
+@pytest.mark.fault("a model whose outputs are NaN or infinite (damaged weights, a diverged training)",
+                   "one-line ZooError naming the image; never NaN probabilities")
+def test_non_finite_outputs_are_refused_naming_the_image():
+    from zoo.prediction import predictions
+
+    assert predictions(np.array([[1.0, 2.0]]), ["x", "y"])[0].label == "y"
+    with pytest.raises(ZooError, match="outputs for b.png are not finite numbers"):
+        predictions(np.array([[1.0, 2.0], [np.nan, 0.0]]), ["x", "y"], sources=["a.png", "b.png"])
+    with pytest.raises(ZooError, match="outputs for image 1 are not finite"):
+        predictions(np.array([[np.inf, 0.0]]), ["x", "y"])

@@ -112,7 +112,7 @@ def test_other_solvers_and_schedules(shapes, tmp_path, solver):
 
 def test_cosine_schedule_and_lr_factor():
     from zoo.training import TrainOptions
-    from zoo.training.loop import lr_factor
+    from zoo.training.solver import lr_factor
 
     cosine = TrainOptions(lr_schedule="cosine")
     assert lr_factor(cosine, 0, 0, 100) == 1.0

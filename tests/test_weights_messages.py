@@ -249,6 +249,7 @@ def test_mobilenet_v2_head_replacement_from_the_plugin(offline):
 
 @pytest.mark.parametrize("factor", [1.0, 10.0])
 def test_history_and_table_show_the_head_rate(factor):
+    from zoo.data import TensorSet
     from zoo.models import create_model
     from zoo.preprocess import Preprocess
     from zoo.training.loop import HISTORY_FIELDS, Trainer
@@ -260,7 +261,8 @@ def test_history_and_table_show_the_head_rate(factor):
     model = create_model("digitnet", num_classes=2)
     options = TrainOptions(epochs=1, batch_size=4, lr=0.01, split=1.0, device="cpu")
     stream = io.StringIO()
-    trainer = Trainer(model, torch.zeros(8, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1] * 4),
+    data = TensorSet(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 1] * 4), ["0", "1"])
+    trainer = Trainer(model, data,
                       preprocess=Preprocess.from_card(model_info("digitnet")), options=options,
                       groups=param_groups(model, lr=0.01, head_lr_factor=factor), callbacks=[PlainProgress(stream)])
     trainer.run()

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from conftest import run_zoo
 from small_fs import FILLER, can_mount, fill, run_zoo_refused, small_filesystem
@@ -153,15 +152,22 @@ def test_export_into_a_read_only_folder(read_only, how, checkpoint):
 
 @pytest.mark.parametrize("how", [READ_ONLY])
 @pytest.mark.fault("zoo's cache on a read-only disk (model family names, decoded datasets)",
-                   "no error: the cache is skipped, it only costs speed")
-def test_a_read_only_cache_only_costs_speed(read_only, how, monkeypatch):
+                   "no error with --cache auto: one warning, the images are decoded from the files instead; "
+                   "--cache disk: one-line OutputError; nothing written")
+def test_a_read_only_cache_only_costs_speed(read_only, how, monkeypatch, digits):
     from zoo import registry
-    from zoo.data import cache
+    from zoo.data import DataWarning, open_dataset, open_source
+    from zoo.preprocess import Preprocess
 
     monkeypatch.setenv("ZOO_CACHE", str(read_only))
     registry._write_atomic(read_only / "families" / "timm-timm-1.json", "[]")
-    entry = cache.CacheEntry(np.zeros((2, 1, 4, 4), np.uint8), np.zeros(2, np.int64), np.arange(2), ["a"], [])
-    assert cache.write("k", entry) is None
+    pre = Preprocess(input_size=(8, 8), channels=1, mean=(0.5,), std=(0.5,))
+    dataset = open_dataset(digits)
+    with pytest.warns(DataWarning, match="decode cache cannot be written.*decoding from the image files"):
+        assert open_source(dataset, pre, cache="auto", workers=0).mode == "none"
+    with pytest.raises(OutputError) as refused:
+        open_source(dataset, pre, cache="disk")
+    assert "\n" not in str(refused.value)
     assert [p for p in read_only.rglob("*") if p.is_file()] == []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from zoo.classifier import Classifier, load
 from zoo.confusion_chart import plot_confusion
@@ -28,7 +29,8 @@ from zoo.data.split import (
     split_each_label,
 )
 from zoo.data.subset import DatasetSubset
-from zoo.data.tensors import to_tensors
+from zoo.data.sources import open_source
+from zoo.data.tensors import skip_message
 from zoo.device import pick_device
 from zoo.errors import ZooError
 from zoo.resolver import kind_of
@@ -92,6 +94,8 @@ def evaluate(
     batch_size: int = 256,
     device: str = "auto",
     network: Any = None,
+    cache: str = "auto",
+    workers: int | None = None,
 ) -> Evaluation:
     """Evaluate a checkpoint (path), registry reference or :class:`~zoo.classifier.Classifier`.
 
@@ -103,6 +107,8 @@ def evaluate(
             ``"val"``, the rest after the first ``split`` of each label).
         plot: write a confusion-chart PNG there.
         network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
+        cache, workers: where the decoded pixels live and how many processes decode them
+            (:func:`zoo.data.open_source`): memory stays bounded whatever the data set's size.
 
     The data's classes are matched to the model's labels by name; a class the model does
     not know is an error. Images the model was trained on (per its split record) are
@@ -127,9 +133,15 @@ def evaluate(
                        f"(the model knows {', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''})")
     if record is not None and not (evaluated["of_run"] and evaluated["part"] == "val"):
         _warn_overlap(record, dataset)
-    tensors = to_tensors(dataset, classifier.preprocess, classes=labels)
-    logits = classifier.logits_of_pixels(tensors.images, batch_size=batch_size)
-    matrix = confusion_matrix(tensors.labels.numpy(), logits.argmax(dim=1).numpy(), len(labels))
+    source = open_source(dataset, classifier.preprocess, cache=cache, classes=labels, workers=workers,
+                         pin_memory=classifier.device.type == "cuda")
+    truth, predicted = [], []
+    for pixels, batch_labels in source.batches(list(torch.arange(len(source)).split(batch_size))):
+        truth.append(batch_labels.numpy())
+        predicted.append(classifier.logits_of_pixels(pixels, batch_size=batch_size).argmax(dim=1).numpy())
+    if getattr(source, "mode", "") == "none" and source.skipped:
+        warn_data(skip_message(source.skipped, len(dataset)), stacklevel=2)
+    matrix = confusion_matrix(np.concatenate(truth), np.concatenate(predicted), len(labels))
     result = _metrics(matrix, labels, None)
     result.evaluated = evaluated
     if plot is not None:

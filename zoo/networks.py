@@ -83,21 +83,29 @@ def layers_card(path: str | Path) -> ModelCard:
     )
 
 
-def fit_normalization(card: ModelCard, images: Any) -> ModelCard:
-    """Fill in a ``zerocenter``/``zscore`` card's mean (and std) from uint8 N x C x H x W images.
+def fit_normalization(card: ModelCard, source: Any) -> ModelCard:
+    """Fill in a ``zerocenter``/``zscore`` card's mean (and std) from a training source's uint8 pixels.
 
-    Per channel, on a sample of at most 4,096 images (MATLAB's zerocenter subtracts the
-    mean image; a per-channel mean is what every exported preprocessing can carry).
+    Per channel, on at most 4,096 evenly spaced images, read 256 at a time (MATLAB's zerocenter
+    subtracts the mean image; a per-channel mean is what every exported preprocessing can carry).
     """
     import torch  # torch: describing a layer file stays torch-free
 
     normalization = card.extra.get("normalization")
     if normalization not in NORMALIZATIONS_FROM_DATA or card.extra.get("normalization_fitted"):
         return card
-    step = max(1, int(images.shape[0]) // 4096)
-    sample = torch.as_tensor(images[::step]).to(torch.float64) / 255.0
-    mean = sample.mean(dim=(0, 2, 3))
-    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-6) if normalization == "zscore" else None
+    rows = torch.arange(0, len(source), max(1, len(source) // 4096))
+    total = squares = None
+    count = 0
+    for pixels, _ in source.batches(list(rows.split(256))):
+        x = pixels.to(torch.float64) / 255.0
+        sums, sq = x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3))
+        total, squares = (sums, sq) if total is None else (total + sums, squares + sq)
+        count += x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    std = None
+    if normalization == "zscore":  # the sample's standard deviation, as torch.std (Bessel's correction)
+        std = ((squares - count * mean * mean) / max(count - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-6)
     return card.replace(
         mean=tuple(round(float(v), 6) for v in mean),
         std=card.std if std is None else tuple(round(float(v), 6) for v in std),

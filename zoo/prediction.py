@@ -123,6 +123,12 @@ def predictions(logits: np.ndarray, labels: Sequence[str], *, sources: Sequence[
     """One :class:`Prediction` per row of (N, classes) logits."""
     if logits.ndim != 2 or logits.shape[1] != len(labels):
         raise ZooError(f"model output of shape {tuple(logits.shape)} does not match {len(labels)} labels")
+    finite = np.isfinite(logits).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        which = sources[row] if row < len(sources) and sources[row] else f"image {row + 1}"
+        raise ZooError(f"the model's outputs for {which} are not finite numbers (NaN or infinity): its weights "
+                       f"are damaged, or its training diverged (train again with a lower --lr)")
     labels = tuple(labels)
     out = Predictions()
     for row, p in enumerate(softmax(logits)):

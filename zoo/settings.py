@@ -8,13 +8,18 @@ from pathlib import Path
 from zoo.errors import ZooError
 
 __all__ = ["cache_dir", "debug", "offline", "strict_plugins", "torch_hub_dir", "hf_cache_dir", "max_image_pixels",
-           "follow_links", "DEFAULT_MAX_IMAGE_PIXELS"]
+           "follow_links", "cache_budget", "DEFAULT_MAX_IMAGE_PIXELS", "DEFAULT_CACHE_BUDGET"]
 
 #: the most pixels (width x height) an image file may have unless ZOO_MAX_IMAGE_PIXELS says otherwise:
 #: room for any camera's photo (100 megapixels), at most 400 MB decoded (RGBA)
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 
+#: the most bytes ``--cache auto`` lets one decoded data set take in zoo's cache, unless ZOO_CACHE_BUDGET
+#: says otherwise (and never more than half the free space where the cache lives)
+DEFAULT_CACHE_BUDGET = 50 << 30
+
 _TRUE = {"1", "true", "yes", "on"}
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 def _flag(name: str) -> bool:
@@ -83,3 +88,38 @@ def max_image_pixels() -> int | None:
 def follow_links() -> bool:
     """``ZOO_FOLLOW_LINKS=1``: data folders follow symbolic links that lead outside them (default: skipped)."""
     return _flag("ZOO_FOLLOW_LINKS")
+
+
+def cache_budget() -> int:
+    """``ZOO_CACHE_BUDGET``: the most bytes ``--cache auto`` stores for one decoded data set
+    (``20G``, ``500M``, ``0`` = never cache); unset: :data:`DEFAULT_CACHE_BUDGET`. Either way at most
+    half the free space of the cache's disk, so a decode never fills it."""
+    raw = os.environ.get("ZOO_CACHE_BUDGET", "").strip()
+    budget = DEFAULT_CACHE_BUDGET if not raw else _bytes(raw, "ZOO_CACHE_BUDGET")
+    return min(budget, free_bytes(cache_dir()) // 2)
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system that holds ``path`` (or its nearest existing parent)."""
+    import shutil
+
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 0
+
+
+def _bytes(raw: str, name: str) -> int:
+    """``20G``, ``500M``, ``1.5G``, ``123456`` -> bytes; anything else is a one-line error naming ``name``."""
+    text = raw.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in _UNITS else (text, "")
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < float("inf")):
+        raise ZooError(f"{name} must be a size like 20G, 500M or 0 (bytes, K/M/G/T), not '{raw}'")
+    return int(value * _UNITS[unit])

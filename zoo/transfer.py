@@ -38,12 +38,14 @@ def apply_freeze(model: nn.Module, freeze: str = "none") -> nn.Module:
 
 
 def set_train_mode(model: nn.Module, freeze: str = "none") -> nn.Module:
-    """``model.train()``, keeping a frozen backbone's batch-norm statistics fixed."""
+    """``model.train()``, a frozen backbone left in inference mode (batch-norm statistics and dropout
+    fixed): a frozen backbone is a fixed feature extractor, as in Keras's transfer-learning guide,
+    so its output for an image never changes and can be computed once (:mod:`zoo.training.frozen`)."""
     model.train()
     if freeze == "backbone":
         head = head_name(model)
         for name, module in model.named_modules():
-            if not _is_head(name, head) and isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if name and not _is_head(name, head) and not _is_head(head, name):  # not the head, nor above it
                 module.eval()
     return model
 

@@ -71,6 +71,15 @@ def _pixel_limit(problems: list[str]) -> int | str | None:
         return "invalid"
 
 
+def _cache_budget(problems: list[str]) -> int | str:
+    """ZOO_CACHE_BUDGET as ``--cache auto`` applies it (bytes); a bad value is a problem, shown as 'invalid'."""
+    try:
+        return settings.cache_budget()
+    except ZooError as exc:
+        problems.append(str(exc))
+        return "invalid"
+
+
 def diagnose() -> dict:
     """Everything doctor reports, as data; ``problems`` holds what needs fixing, with the fix."""
     versions = {"python": platform.python_version(), "zoo": __version__}
@@ -116,12 +125,17 @@ def diagnose() -> dict:
         "offline": settings.offline(),
         "strict_plugins": settings.strict_plugins(),
         "max_image_pixels": max_pixels,
+        "cache_budget_bytes": _cache_budget(problems),
         "follow_links": settings.follow_links(),
         "plugins": plugins,
         "weights": weights,
         "problems": problems,
         "notes": notes,
     }
+
+
+def _budget_text(budget: int | str) -> str:
+    return f"{budget / 2**30:.1f} GiB" if isinstance(budget, int) else budget
 
 
 def _pixels_text(limit: int | str | None) -> str:
@@ -153,6 +167,8 @@ def doctor_command(as_json: bool) -> None:
             ("offline (ZOO_OFFLINE / HF_HUB_OFFLINE)", "yes" if report["offline"] else "no"),
             ("strict plugins (ZOO_STRICT_PLUGINS)", "yes" if report["strict_plugins"] else "no"),
             ("image pixel limit (ZOO_MAX_IMAGE_PIXELS)", _pixels_text(report["max_image_pixels"])),
+            ("decode cache budget of --cache auto (ZOO_CACHE_BUDGET, at most half the free disk)",
+             _budget_text(report["cache_budget_bytes"])),
             ("data folder links that lead outside (ZOO_FOLLOW_LINKS)",
              "followed" if report["follow_links"] else "skipped"),
             ("plugins", ", ".join(f"{p['name']} ({'ok' if p['ok'] else 'BROKEN'})" for p in report["plugins"])),

@@ -8,7 +8,8 @@ import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
-from zoo.cli.types import COUNT, MAX_SEED, SEED, SPLIT_OR_COUNT, NonEmptyPath, Text
+from zoo.cli.types import COUNT, MAX_SEED, SEED, SPLIT_OR_COUNT, NonEmptyPath, Text, whole
+from zoo.data.sources import CACHE_MODES
 from zoo.errors import ZooError
 
 __all__ = ["evaluate_command"]
@@ -50,11 +51,16 @@ def _check_options(data: str | None, split: float | int | None, seed: int | None
 @click.option("--no-plot", is_flag=True, help="Do not write the confusion chart.")
 @click.option("--batch-size", type=COUNT, default=256, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--cache", type=click.Choice(CACHE_MODES), default="auto", show_default=True,
+              help="Decoded pixels: disk (decoded once, memory-mapped), memory, or none (decoded from the files); "
+                   "auto: disk within ZOO_CACHE_BUDGET, else none.")
+@click.option("--workers", type=whole(0, 256), default=None,
+              help="Processes decoding images with --cache none, 0 to 256.  [default: min(4, cores)]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with what was evaluated).")
 @network_option
 def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: float | int | None, seed: int | None,
                      part: str | None, of_run: bool, plot: str | None, no_plot: bool, batch_size: int,
-                     device: str, as_json: bool, network: str | None) -> None:
+                     device: str, cache: str, workers: int | None, as_json: bool, network: str | None) -> None:
     """Evaluate CHECKPOINT: accuracy, per-class precision and recall, confusion matrix.
 
     \b
@@ -70,7 +76,7 @@ def evaluate_command(checkpoint: str, data: str | None, adapter: str, split: flo
 
     target = None if no_plot else Path(plot) if plot else Path(checkpoint).parent / "confusion-matrix.png"
     result = evaluate(checkpoint, data, adapter=adapter, split=split, seed=seed or 0, part=part, plot=target,
-                      batch_size=batch_size, device=device, network=network)
+                      batch_size=batch_size, device=device, network=network, cache=cache, workers=workers)
     if as_json:
         print_json(result.to_dict())
         return

@@ -13,6 +13,7 @@ from zoo.cli.distributed import (
 from zoo.cli.output import print_json
 from zoo.cli.types import AUGMENT, CHANNELS, CLASSES, InputSize, NonEmptyPath, Text, api_rule, size_pair
 from zoo.training import TrainingInterrupted, TrainOptions, finetune, train
+from zoo.data.sources import CACHE_MODES
 from zoo.training.options import DEVICES, MAX_SEED, SCHEDULES, SHUFFLES, SOLVERS, option_problem
 
 __all__ = ["train_command", "finetune_command"]
@@ -70,6 +71,14 @@ def _training_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="ExecutionEnvironment."),
         click.option("--seed", type=_rule("seed", "integer"), default=0, show_default=True,
                      help=f"Random seed (init, split, shuffling): 0 to {MAX_SEED}, as MATLAB's rng."),
+        click.option("--cache", type=click.Choice(CACHE_MODES), default="auto", show_default=True,
+                     help="Decoded pixels: disk (decoded once, memory-mapped), memory, none (decoded from the "
+                          "files each epoch by --workers); auto: disk within ZOO_CACHE_BUDGET, else none."),
+        click.option("--workers", type=_rule("workers", "integer"), default=None,
+                     help="Processes decoding images when streaming, 0 to 256.  [default: min(4, cores)]"),
+        click.option("--feature-cache/--no-feature-cache", default=True, show_default=True,
+                     help="With a frozen backbone and no --augment, compute its features once and train "
+                          "the head on them (the same result as running the backbone every iteration)."),
         click.option("--out", default=None, type=NonEmptyPath(), help="Output folder.  [default: runs/<model>/]"),
         click.option("--resume", is_flag=True, help="Continue the run interrupted with Ctrl-C in --out."),
         click.option("--progress/--no-progress", default=None, help="Live bar / plain lines (auto: bar on a terminal)."),
@@ -99,7 +108,7 @@ def _hints(input_size: str | None, channels: int | None) -> dict[str, Any]:
 
 def _options(values: dict[str, Any]) -> Any:
     keys = ("solver", "lr", "lr_schedule", "lr_drop_factor", "lr_drop_period", "batch_size", "momentum", "l2",
-            "split", "val_every", "shuffle", "augment", "device", "seed")
+            "split", "val_every", "shuffle", "augment", "device", "seed", "cache", "workers")
     chosen = {k: values[k] for k in keys}
     if values["epochs"] is not None:
         chosen["epochs"] = values["epochs"]
@@ -142,7 +151,7 @@ def _weights_value(weights: str) -> Any:
 @_network_options
 def train_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
                   progress: bool | None, as_json: bool, num_classes: int | None, weights: str,
-                  input_size: str | None, channels: int | None, **values: Any) -> None:
+                  input_size: str | None, channels: int | None, feature_cache: bool, **values: Any) -> None:
     """Train MODEL on --data. MODEL is a registry name, a layer array file as the lecture
     writes it (lab6.m), a Python network (net.py:make_net) or a zoo checkpoint to continue.
 
@@ -155,7 +164,7 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
     hints = _hints(input_size, channels)
     result = _interruptible(train, model, data, options=_options(values), val=val, adapter=adapter, out=out,
                             num_classes=num_classes, pretrained=_weights_value(weights), resume=resume,
-                            progress=False if as_json else progress, card=hints)
+                            progress=False if as_json else progress, card=hints, feature_cache=feature_cache)
     _report(result, as_json)
 
 
@@ -174,7 +183,7 @@ def train_command(model: str, data: str, val: str | None, adapter: str, out: str
               help="The head learns this many times faster (MATLAB WeightLearnRateFactor).")
 def finetune_command(model: str, data: str, val: str | None, adapter: str, out: str | None, resume: bool,
                      progress: bool | None, as_json: bool, classes: int, weights: str, freeze: str | None,
-                     head_lr_factor: float, **values: Any) -> None:
+                     head_lr_factor: float, feature_cache: bool, **values: Any) -> None:
     """Transfer learning: MODEL's pretrained weights, a new head of --classes outputs, then train.
 
     \b
@@ -184,5 +193,5 @@ def finetune_command(model: str, data: str, val: str | None, adapter: str, out: 
     """
     result = _interruptible(finetune, model, data, classes=classes, weights=_weights_value(weights), freeze=freeze,
                       head_lr_factor=head_lr_factor, options=_options(values), val=val, adapter=adapter, out=out,
-                      resume=resume, progress=False if as_json else progress)
+                      resume=resume, progress=False if as_json else progress, feature_cache=feature_cache)
     _report(result, as_json)

@@ -13,6 +13,7 @@ from typing import Any
 from zoo import settings
 from zoo.data.base import ImageDataset
 from zoo.data.digits.adapter import METADATA_FILE
+from zoo.data.shard_io import looks_like_shards
 from zoo.errors import ZooError
 from zoo.registry import dataset_info, import_object
 
@@ -20,7 +21,11 @@ __all__ = ["detect_adapter", "open_dataset"]
 
 
 def detect_adapter(path: str | Path) -> str:
-    """The adapter for ``path``: ``digits`` (make-digits folder), ``idx``, ``csvlist`` (a .csv) or ``folder``."""
+    """The adapter for ``path``: ``digits`` (make-digits folder), ``idx``, ``webdataset`` (a folder with
+    ``shards.json`` or ``.tar`` files, a ``.tar`` path, a brace pattern or a URL), ``csvlist`` (a .csv)
+    or ``folder``."""
+    if looks_like_shards(path) and not (Path(path).expanduser() / METADATA_FILE).is_file():
+        return "webdataset"
     path = Path(path).expanduser()
     if path.is_dir():
         if (path / METADATA_FILE).is_file():

@@ -26,7 +26,6 @@ from zoo.atomic import write_file
 from zoo.distributed import env as dist_env
 from zoo.errors import ResourceError, ZooError, ZooWarning
 from zoo.training.loop import Trainer
-from zoo.transfer import set_train_mode
 
 __all__ = ["DistributedTrainer", "shard_order", "trainer_class", "DEBUG_DIR_ENV", "FAIL_AT_ENV"]
 
@@ -52,6 +51,8 @@ def trainer_class() -> type[Trainer]:
 class DistributedTrainer(Trainer):
     """A :class:`Trainer` for one worker of a DDP job (same arguments)."""
 
+    steps_on_empty = True
+
     def __init__(self, model: nn.Module, *args: Any, options: Any, device: Any = None, **kwargs: Any) -> None:
         self.dist = dist_env.current()
         device = dist_env.device_for(options.device)
@@ -70,6 +71,8 @@ class DistributedTrainer(Trainer):
             raise ZooError(f"--batch-size {global_batch} is smaller than the {self.world} workers; "
                            f"use --batch-size {self.world} or more")
         self.batch_size = global_batch // self.world  # per worker; batches_per_epoch stays global
+        if hasattr(self.train_data, "epoch_batches"):  # shards: each rank reads its own, counted by the source
+            self.count_batches()
         if self.is_main and self.batch_size * self.world != global_batch:
             warnings.warn(f"--batch-size {global_batch} is not a multiple of {self.world} workers; "
                           f"each iteration uses {self.batch_size * self.world} images", ZooWarning, stacklevel=2)
@@ -103,14 +106,14 @@ class DistributedTrainer(Trainer):
         """Ctrl-C or a callback: noted here, acted on by all workers after the same iteration."""
         self._stop_pending = reason
 
-    def _one_iteration(self, index: torch.Tensor) -> None:
+    def _one_iteration(self, pixels: torch.Tensor, labels: torch.Tensor) -> None:
         if self._fail_at is not None and self.iteration + 1 >= self._fail_at[0]:
             print(f"[{FAIL_AT_ENV}] worker {self.rank} {self._fail_at[1]}s at iteration {self.iteration + 1}", flush=True)
             if self._fail_at[1] == "hang":
                 time.sleep(10**6)
             os._exit(3)
-        super()._one_iteration(index)
-        self.images_seen += len(index) * (self.world - 1)  # count every worker's images
+        super()._one_iteration(pixels, labels)
+        self.images_seen += len(labels) * (self.world - 1)  # count every worker's images
         pending = getattr(self, "_stop_pending", None)
         (votes,) = dist_env.all_reduce_sum([1.0 if pending else 0.0], self._comm_device())
         if votes:  # every rank leaves the loop at the same iteration, or DDP would wait forever
@@ -119,24 +122,12 @@ class DistributedTrainer(Trainer):
     @torch.no_grad()
     def validate(self, batch_size: int = 512) -> tuple[float, float]:
         """Each worker validates its share with rank 0's buffers; sums are all-reduced."""
-        assert self.val_images is not None and self.val_labels is not None
         dist_env.broadcast_buffers(self.model)
-        n = int(self.val_labels.shape[0])
+        n = len(self.val_data)
         lo, hi = n * self.rank // self.world, n * (self.rank + 1) // self.world
-        self.model.eval()
-        total_loss, correct = 0.0, 0
-        try:
-            for start in range(lo, hi, batch_size):
-                stop = min(start + batch_size, hi)
-                x = self._inputs(self.val_images[start:stop])
-                y = self.val_labels[start:stop].to(self.device)
-                logits = self.model(x)
-                total_loss += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
-                correct += int((logits.argmax(dim=1) == y).sum())
-        finally:
-            set_train_mode(self.model, self.freeze)
-        total_loss, correct, count = dist_env.all_reduce_sum([total_loss, correct, hi - lo], self._comm_device())
-        return total_loss / count, correct / count
+        total_loss, correct, count = self.evaluate_rows(lo, hi, batch_size)
+        total_loss, correct, count = dist_env.all_reduce_sum([total_loss, correct, count], self._comm_device())
+        return total_loss / max(count, 1), correct / max(count, 1)
 
     def run(self) -> Trainer:
         try:

@@ -15,13 +15,7 @@ import torch
 import zoo
 from zoo.card import ModelCard
 from zoo.classifier import Classifier
-from zoo.data import (
-    ImageDataset,
-    detect_adapter,
-    open_dataset,
-    split_each_label,
-    to_tensors,
-)
+from zoo.data import ImageDataset, detect_adapter, open_dataset, split_each_label
 from zoo.data.augment import AugmentSpec, augment
 from zoo.data.split import split_record
 from zoo.device import pick_device
@@ -29,6 +23,7 @@ from zoo.distributed import is_main, trainer_class
 from zoo.errors import ZooError
 from zoo.networks import fit_normalization
 from zoo.preprocess import Preprocess
+from zoo.training.inputs import open_sources, pixel_sample, training_inputs, warn_streamed_skips
 from zoo.training.loop import HISTORY_FIELDS
 from zoo.training.network import (
     check_classes,
@@ -109,12 +104,16 @@ class _Job:
     callbacks: tuple[Any, ...] = ()
     finetuning: bool = False
     hints: tuple[tuple[str, Any], ...] = ()  # card values for a Python network
+    feature_cache: bool = True  # a frozen backbone's features computed once (zoo.training.frozen)
 
 
 def _augmenter(options: TrainOptions) -> Any:
-    """``f(uint8 batch, generator)`` for ``--augment`` (MATLAB's imageDataAugmenter), or None."""
+    """``f(uint8 batch, generator)`` for ``--augment`` (MATLAB's imageDataAugmenter), or None.
+    With ``crop`` the stream's workers crop and flip each image (:func:`open_sources`)."""
     spec = AugmentSpec.parse(options.augment)
-    if not spec.active:
+    if spec.crop is not None:
+        spec = dataclasses.replace(spec, x_reflection=False)
+    if not spec.batch_active:
         return None
     return lambda batch, generator: augment(batch, spec, generator)
 
@@ -135,6 +134,7 @@ def train(
     progress: bool | None = None,
     callbacks: Sequence[Any] = (),
     card: Mapping[str, Any] | None = None,
+    feature_cache: bool = True,
     **option_overrides: Any,
 ) -> TrainResult:
     """Train ``model`` on the labelled images in ``data``: MATLAB's ``trainNetwork``.
@@ -158,6 +158,9 @@ def train(
         progress: ``None`` a bar on a terminal / plain lines otherwise, ``False`` silent.
         callbacks: :class:`zoo.training.loop.Callback` objects, called on every event.
         card: for a Python network or module: ``input_size``, ``channels``, ``mean``, ``std``, ``name``.
+        feature_cache: with a frozen backbone and no augmentation, compute the backbone's
+            features once and train the head on them (:mod:`zoo.training.frozen`); ``False``
+            runs the whole network every iteration (the same result, slower).
 
     Returns:
         A :class:`TrainResult`. Raises :class:`TrainingInterrupted` after Ctrl-C.
@@ -167,7 +170,7 @@ def train(
     out = Path(out) if out is not None else default_out(model_card(model, dict(hints)).name)
     return _run(_Job(model, data, options, out, val=val, adapter=adapter, num_classes=num_classes,
                      pretrained=pretrained, freeze=freeze, head_lr_factor=head_lr_factor, resume=resume,
-                     progress=progress, callbacks=tuple(callbacks), hints=hints))
+                     progress=progress, callbacks=tuple(callbacks), hints=hints, feature_cache=feature_cache))
 
 
 def finetune(
@@ -210,7 +213,7 @@ def finetune(
                      head_lr_factor=head_lr_factor, finetuning=True, hints=hints, **kwargs))
 
 
-_TRAIN_KEYWORDS = {"options", "val", "adapter", "out", "resume", "progress", "callbacks", "card"}
+_TRAIN_KEYWORDS = {"options", "val", "adapter", "out", "resume", "progress", "callbacks", "card", "feature_cache"}
 
 
 def _versions() -> dict[str, str]:
@@ -249,26 +252,27 @@ def _train(job: _Job) -> TrainResult:
 
     t_prepare = time.perf_counter()
     parts, split = _parts(job, options, dataset)
-    train_set = to_tensors(parts[0], pre)
-    val_set = None if parts[1] is None else to_tensors(parts[1], pre, classes=classes)
+    train_set, val_set = open_sources(parts, pre, options, classes, device)
     if saved_state is None:
-        card = fit_normalization(card, train_set.images)
+        card = fit_normalization(card, pixel_sample(train_set, parts[0], pre, options))
         pre = Preprocess.from_card(card)
-    prepare_seconds = time.perf_counter() - t_prepare
-
     groups = param_groups(net, lr=options.learning_rate, head_lr_factor=head_lr_factor, freeze=freeze)
     reporter = make_progress(job.progress if is_main() else False)
+    feed = training_inputs(net, train_set, val_set, pre, options, device, freeze=freeze,
+                           feature_cache=job.feature_cache, say=print if reporter else None)
+    train_set, val_set = feed.train, feed.val
+    prepare_seconds = time.perf_counter() - t_prepare
+
     if reporter is not None and (job.finetuning or job.pretrained not in (False, None, "none", "")):
         for line in weights_report(card):
             print(line, flush=True)
     trainer = trainer_class()(
-        net, train_set.images, train_set.labels,
-        val_images=None if val_set is None else val_set.images,
-        val_labels=None if val_set is None else val_set.labels,
-        preprocess=pre, options=options, groups=groups, freeze=freeze,
+        feed.learner, train_set, val_data=val_set,
+        preprocess=feed.preprocess, options=options, groups=groups, freeze=feed.freeze,
         augment=_augmenter(options), device=device,
         callbacks=([reporter] if reporter else []) + list(job.callbacks),
     )
+    trainer.whole = net
     if saved_state is not None:
         restore(trainer, saved_state, state_path, card)
     t_run = time.perf_counter()
@@ -284,15 +288,18 @@ def _train(job: _Job) -> TrainResult:
             f"training {trainer.stop_reason} at iteration {trainer.iteration}/{trainer.total_iterations}; "
             f"state saved to {state_path}; continue with --resume", state_path)
 
+    if trainer.is_main:
+        warn_streamed_skips(train_set, val_set)
     metrics = run_metrics(trainer, run_seconds, prepare_seconds, resumed=saved_state is not None,
                        train_images=len(train_set), val_images=0 if val_set is None else len(val_set), device=device)
+    metrics["data"] = feed.mode
     training = {"options": options.to_dict(), "metrics": metrics, "data": _describe(job.data),
                 "adapter": job.adapter, "freeze": freeze,
                 "head_lr_factor": head_lr_factor, "pretrained": started_from(card)}
     if split is not None:
         training["split"] = split
     card = card.replace(training=training, versions={**card.versions, **_versions()})
-    net = trainer.model.to(memory_format=torch.contiguous_format)
+    net = net.to(memory_format=torch.contiguous_format)
     files: dict[str, Path] = {}
     if trainer.is_main:
         files["checkpoint"] = save_model(job.out, net, card)

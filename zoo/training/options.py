@@ -19,6 +19,8 @@ shuffle                once                        every-epoch  (differs)
 val_every              50 (iterations)             50
 split                  (no validation)             0.75 per label (differs)
 device                 auto                        auto
+cache                  —                           auto (see zoo.data.sources)
+workers                —                           None (min(4, cores))
 =====================  ==========================  ===========================
 """
 
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from zoo.data.sources import CACHE_MODES
 from zoo.device import DEVICES
 from zoo.errors import ZooError
 from zoo.values import MAX_SEED, real, shown, whole
@@ -38,6 +41,7 @@ __all__ = ["TrainOptions", "SOLVERS", "SCHEDULES", "SHUFFLES", "DEVICES", "MAX_S
 SOLVERS = ("sgdm", "adam", "rmsprop")
 SCHEDULES = ("none", "piecewise", "cosine")
 SHUFFLES = ("every-epoch", "once", "never")
+MAX_WORKERS = 256
 
 _COUNT = ("a whole number from 1 up", True, lambda v: v >= 1)
 #: option -> (what it must be, whole numbers only, the test): one rule for TrainOptions and the zoo train flags
@@ -50,8 +54,12 @@ _NUMBERS: dict[str, tuple[str, bool, Callable[[float], bool]]] = {
     "head_lr_factor": ("a positive number", False, lambda v: v > 0),  # finetune's
     "epochs": _COUNT, "batch_size": _COUNT, "val_every": _COUNT, "lr_drop_period": _COUNT,
     "seed": (f"a whole number from 0 to {MAX_SEED}", True, lambda v: 0 <= v <= MAX_SEED),
+    "workers": (f"a whole number from 0 to {MAX_WORKERS} (0 decodes in the training process)", True,
+                lambda v: 0 <= v <= MAX_WORKERS),
 }
-_CHOICES = {"solver": SOLVERS, "lr_schedule": SCHEDULES, "shuffle": SHUFFLES, "device": DEVICES}
+_CHOICES = {"solver": SOLVERS, "lr_schedule": SCHEDULES, "shuffle": SHUFFLES, "device": DEVICES, "cache": CACHE_MODES}
+#: options whose None means "decide for me"
+_OPTIONAL = {"lr", "workers"}
 
 
 def default_lr(solver: str) -> float:
@@ -83,6 +91,8 @@ class TrainOptions:
     # environment
     device: str = "auto"  # ExecutionEnvironment: auto, cpu, cuda
     seed: int = 0
+    cache: str = "auto"  # where decoded pixels live: auto, memory, disk, none (zoo.data.sources)
+    workers: int | None = None  # decoding processes when streaming; None: min(4, cores)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -96,10 +106,12 @@ class TrainOptions:
         value is out of range; whole-number options become ``int``."""
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name == "lr" and value is None:
+            if field.name in _OPTIONAL and value is None:
                 continue
             if field.name == "augment":
-                from zoo.data.augment import AugmentSpec  # torch-free; raises '--augment: ...'
+                from zoo.data.augment import (
+                    AugmentSpec,  # torch-free; raises '--augment: ...'
+                )
 
                 AugmentSpec.parse(value)
                 continue
