@@ -1,6 +1,6 @@
 """Synthetic handwritten-style digits (the lecture's DigitDataset) and their ``digits`` adapter.
 
-``make_digits(out)`` renders 10 classes x N grayscale PNGs into ``out/0..9/`` from fonts,
+``make_digits(out)`` renders 10 classes x N grayscale PNGs into ``out/0..9/`` from fonts and pen-drawn strokes,
 with random rotation, scale, shear, translation, stroke width, blur and noise, normalised
 like MNIST: white on black, the digit fitted into a box of about 20/28 of the side, its
 centre of mass in the middle. ``out/digits.json`` records the fonts (with their SHA-256),
