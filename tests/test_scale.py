@@ -17,6 +17,7 @@ import zoo
 from zoo.data import DataWarning, open_dataset, open_source, to_tensors
 from zoo.data import cache as decode_cache
 from zoo.data import tensors as tensors_module
+from zoo.errors import ZooError
 from zoo.preprocess import Preprocess
 
 RGB64 = Preprocess(input_size=(64, 64), channels=3, mean=(0.5,), std=(0.5,))
@@ -52,8 +53,8 @@ def test_disk_cache_decodes_in_chunks_and_maps_the_pixels(tmp_path, monkeypatch)
     assert torch.equal(batch, in_memory.images[index]) and labels.tolist() == [1, 0, 1]
 
 
-@pytest.mark.fault("zoo train --cache auto on a set larger than ZOO_CACHE_BUDGET",
-                   "one warning that it decodes from the files every epoch; training runs, nothing cached")
+@pytest.mark.fault("zoo train --cache auto on a set larger than ZOO_CACHE_BUDGET, and a ZOO_CACHE_BUDGET of 'lots'",
+                   "one warning that it decodes from the files every epoch, nothing cached; 'lots': one-line ZooError")
 def test_auto_streams_a_set_over_the_cache_budget(tmp_path, monkeypatch):
     root = _photos(tmp_path / "d", 20)
     monkeypatch.setenv("ZOO_CACHE_BUDGET", "100K")  # 40 images at 64x64 RGB need 480 KiB
@@ -65,6 +66,9 @@ def test_auto_streams_a_set_over_the_cache_budget(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         assert open_source(open_dataset(root), RGB64, cache="auto").mode == "disk"
+    monkeypatch.setenv("ZOO_CACHE_BUDGET", "lots")  # refused even though the set is cached now
+    with pytest.raises(ZooError, match="ZOO_CACHE_BUDGET must be a size like 20G"):
+        open_source(open_dataset(root), RGB64, cache="auto")
 
 
 def _head(result) -> dict[str, torch.Tensor]:

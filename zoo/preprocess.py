@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,12 +32,12 @@ from PIL import Image, ImageOps
 from zoo import settings
 from zoo.errors import ZooError
 
-__all__ = ["IMAGE_SUFFIXES", "ImageTooLarge", "open_image", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
+__all__ = ["IMAGE_SUFFIXES", "RESAMPLE", "ImageTooLarge", "open_image", "orientation", "to_rgb_or_gray", "to_pixels", "normalize", "Preprocess"]
 
 # The image files every reader takes: training folders, prediction folders, the runtime.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
-_RESAMPLE = {
+RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -111,7 +111,7 @@ class ImageTooLarge(ZooError):
                 f"ZOO_MAX_IMAGE_PIXELS={self.pixels or 0} (0 lifts it)")
 
 
-def open_image(path: str | Path | IO[bytes]) -> Image.Image:
+def open_image(path: str | Path | IO[bytes], *, before_load: Callable[[Image.Image], Any] | None = None) -> Image.Image:
     """Open and fully decode an image file (a path or a binary file object).
 
     EXIF orientation is applied, as cameras and viewers do (an unreadable EXIF block leaves the
@@ -120,6 +120,8 @@ def open_image(path: str | Path | IO[bytes]) -> Image.Image:
     (:func:`zoo.settings.max_image_pixels`) raises :class:`ImageTooLarge`. A missing file raises
     ``FileNotFoundError``; any file Pillow cannot decode raises ``OSError`` whatever its decoder
     raised (Pillow's plugins raise SyntaxError, struct.error, TypeError, ... on damaged bytes).
+    ``before_load(image)`` sees the opened, checked, not yet decoded image (as stored): e.g. to ask
+    a JPEG for a reduced decode with ``image.draft`` (:func:`zoo.data.stream.open_for_crop`).
     """
     limit = settings.max_image_pixels()
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(getattr(path, "name", "") or "the image")
@@ -128,6 +130,8 @@ def open_image(path: str | Path | IO[bytes]) -> Image.Image:
             with Image.open(path) as img:
                 if limit is not None and img.width * img.height > limit:
                     raise ImageTooLarge(name, img.width * img.height, limit, img.size)
+                if before_load is not None:
+                    before_load(img)
                 img.load()
                 return _upright(img)
         except Image.DecompressionBombError as exc:  # Pillow's hard limit, only below zoo's
@@ -139,8 +143,19 @@ def open_image(path: str | Path | IO[bytes]) -> Image.Image:
             raise OSError(f"cannot decode {name}: {type(exc).__name__}: {exc}") from None
 
 
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation from the header; 1 (as stored) when there is none or it is unreadable."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - Pillow's TIFF/EXIF parser raises anything on damaged tags
+        return 1
+
+
 def _upright(image: Image.Image) -> Image.Image:
-    """The image turned as its EXIF orientation says; as stored when the EXIF block is damaged."""
+    """The image turned as its EXIF orientation says; as stored when there is nothing to turn or the
+    EXIF block is damaged (without a copy: most files need no turn)."""
+    if orientation(image) == 1:
+        return image
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # noqa: BLE001 - Pillow's TIFF/EXIF parser raises anything on damaged tags
@@ -217,7 +232,7 @@ def to_pixels(image: Image.Image, pre: Preprocess) -> np.ndarray:
     """Resize and convert to the model's input: uint8 array, height x width x channels."""
     image = to_rgb_or_gray(image, pre.channels)
     height, width = pre.input_size
-    resample = _RESAMPLE[pre.interpolation]
+    resample = RESAMPLE[pre.interpolation]
     if pre.resize_mode == "center-crop":
         image = _eval_resize_crop(image, pre, resample)
     elif image.size != (width, height):

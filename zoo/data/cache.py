@@ -30,7 +30,7 @@ from zoo.data.base import ImageDataset
 from zoo.errors import write_error
 from zoo.preprocess import Preprocess
 
-__all__ = ["CacheEntry", "cache_key", "cache_folder", "read", "writing", "write_meta", "entry_bytes", "clear"]
+__all__ = ["CacheEntry", "cache_key", "cache_folder", "has", "read", "writing", "write_meta", "entry_bytes", "clear"]
 
 #: 3: raw pixels written in chunks and memory-mapped (2 was one .npy written whole)
 FORMAT = 3
@@ -76,6 +76,12 @@ def cache_key(dataset: ImageDataset, pre: Preprocess) -> str:
     if limit != settings.DEFAULT_MAX_IMAGE_PIXELS:  # an image skipped as too large under one limit is read under another
         h.update(f"\0max_image_pixels={limit}".encode())
     return h.hexdigest()[:32]
+
+
+def has(key: str, kind: str = "data") -> bool:
+    """Whether an entry is stored under ``key`` (without reading it: :func:`read` checks it)."""
+    folder = cache_folder(kind)
+    return (folder / f"{key}.json").is_file() and (folder / f"{key}.pixels").is_file()
 
 
 def read(key: str, kind: str = "data") -> CacheEntry | None:

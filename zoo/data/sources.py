@@ -43,12 +43,13 @@ def choose_mode(dataset: ImageDataset, pre: Preprocess, cache: str) -> tuple[str
         raise ZooError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {cache!r}")
     if cache != "auto":
         return cache, ""
-    if decode_cache.read(decode_cache.cache_key(dataset, pre)) is not None:
+    budget = settings.cache_budget()  # first: a bad ZOO_CACHE_BUDGET is an error even when the set is cached
+    if decode_cache.has(decode_cache.cache_key(dataset, pre)):
         return "disk", ""
     folder = decode_cache.cache_folder()
     if not _writable(folder):
         return "none", f"the decode cache cannot be written ({folder} is read-only or not yours)"
-    needed, budget = decode_cache.entry_bytes(len(dataset), pre), settings.cache_budget()
+    needed = decode_cache.entry_bytes(len(dataset), pre)
     if needed > budget:
         return "none", (f"the decoded set ({_size(needed)}) is over the decode cache's budget ({_size(budget)}: "
                         f"ZOO_CACHE_BUDGET, at most half the free space)")

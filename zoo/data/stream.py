@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import re
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,20 +27,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from zoo import settings
 from zoo.data.base import ImageDataset
 from zoo.data.folder import FolderDataset
 from zoo.data.subset import DatasetSubset
 from zoo.data.tensors import skip_reason, relabel
 from zoo.errors import ZooError
-from zoo.preprocess import (
-    _RESAMPLE,
-    ImageTooLarge,
-    Preprocess,
-    _upright,
-    _zoo_limit_decides,
-    to_rgb_or_gray,
-)
+from zoo.preprocess import RESAMPLE, ImageTooLarge, Preprocess, open_image, orientation, to_rgb_or_gray
 
 __all__ = ["StreamSource", "default_workers", "open_for_crop", "random_resized_crop_box"]
 
@@ -227,7 +218,7 @@ def cropped_pixels(dataset: ImageDataset, index: int, pre: Preprocess,
         image = dataset.load(index)
         box = choose_box(image.size)
     image = to_rgb_or_gray(image, pre.channels)
-    arr = np.asarray(image.resize((width, height), _RESAMPLE[pre.interpolation], box=box), dtype=np.uint8)
+    arr = np.asarray(image.resize((width, height), RESAMPLE[pre.interpolation], box=box), dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -249,34 +240,15 @@ def open_for_crop(path: str | Path, choose_box: Callable[[tuple[int, int]], Box]
     ``target`` (width, height); the box comes back in the decoded image's coordinates. The
     pixel limit, the errors and the EXIF turn are ``open_image``'s.
     """
-    limit = settings.max_image_pixels()
-    name = os.fspath(path)
-    with _zoo_limit_decides(limit):
-        try:
-            with Image.open(path) as img:
-                if limit is not None and img.width * img.height > limit:
-                    raise ImageTooLarge(name, img.width * img.height, limit, img.size)
-                orientation = _orientation(img)
-                box = choose_box((img.height, img.width) if orientation in _TURNED else img.size)
-                reduction = _draft(img, box, target)
-                img.load()
-                upright = _upright(img) if orientation != 1 else img  # _upright copies even when nothing turns
-                return upright, tuple(v / reduction for v in box)  # type: ignore[return-value]
-        except Image.DecompressionBombError as exc:  # Pillow's hard limit, only below zoo's
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            raise ImageTooLarge(name, int(found[1]) if found else None, limit or 0) from None
-        except (ZooError, OSError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a decoder's own error on damaged bytes
-            raise OSError(f"cannot decode {name}: {type(exc).__name__}: {exc}") from None
+    chosen: dict[str, Any] = {}
 
+    def draft(image: Image.Image) -> None:
+        turned = orientation(image) in _TURNED
+        chosen["box"] = box = choose_box((image.height, image.width) if turned else image.size)
+        chosen["reduction"] = _draft(image, box, target)
 
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation from the header; 1 (as stored) when there is none or it is unreadable."""
-    try:
-        return int(image.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - as _upright: a damaged EXIF block leaves the image as stored
-        return 1
+    image = open_image(path, before_load=draft)
+    return image, tuple(v / chosen["reduction"] for v in chosen["box"])  # type: ignore[return-value]
 
 
 def _draft(image: Image.Image, box: Box, target: tuple[int, int]) -> int:

@@ -19,6 +19,7 @@ from torch import nn
 from zoo.data import open_source
 from zoo.data.augment import AugmentSpec
 from zoo.data.base import warn_data
+from zoo.data.shards import ShardDataset, ShardSource
 from zoo.data.tensors import skip_message
 from zoo.distributed import current as current_rank
 from zoo.preprocess import Preprocess
@@ -47,9 +48,7 @@ def open_sources(parts: tuple[Any, Any], pre: Preprocess, options: TrainOptions,
     spec = AugmentSpec.parse(options.augment)
     crop, pin = spec.crop, device.type == "cuda"
     train, val = parts
-    if is_shards(train):
-        from zoo.data.shards import ShardSource
-
+    if isinstance(train, ShardDataset):  # a split of one is read by index, as any dataset
         where = current_rank()
         train_set = ShardSource(train, pre, seed=options.seed, workers=options.workers, rank=where.rank,
                                 world=where.world_size)
@@ -87,11 +86,6 @@ def warn_streamed_skips(*sources: Any) -> None:
     for source in sources:
         if source is not None and getattr(source, "mode", "") == "none" and source.skipped:
             warn_data(skip_message(source.skipped, len(source)), stacklevel=3)
-
-
-def is_shards(dataset: Any) -> bool:
-    """A WebDataset shard set itself (a split of one is read by index, as any dataset)."""
-    return type(dataset).__name__ == "ShardDataset" and type(dataset).__module__ == "zoo.data.shards"
 
 
 def _mode_of(source: Any) -> str:
