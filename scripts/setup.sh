@@ -22,7 +22,7 @@ fi
 
 stamp=.venv/.zoo-setup-stamp
 inputs=$(cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && "$VPY" -c "import zoo, torch, zoo_plugin_example" 2>/dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && "$VPY" -c "import zoo, torch, zoo_plugin_example, mkdocs" 2>/dev/null; then
   echo "setup: .venv is up to date"
   exit 0
 fi
@@ -33,8 +33,9 @@ pip_quiet() { "$VPY" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file 
 echo "setup: installing zoo and its dependencies into .venv (the first time takes a few minutes)"
 pip_quiet install -q --upgrade pip
 pip_quiet install -q hatchling editables
-# The project and its test extras; torch/torchvision resolve to the release on this disk.
-pip_quiet install -q -e ".[test]"
+# The project, its test extras and the docs tools (the tests build the site); torch/torchvision
+# resolve to the release on this disk.
+pip_quiet install -q -e ".[test,docs]"
 # The example plugin and the weights provider: real, separately installable packages.
 for plugin in plugins/*/; do
   pip_quiet install -q -e "$plugin"

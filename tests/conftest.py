@@ -32,6 +32,20 @@ def run_zoo(*args: str, env: dict | None = None, check: bool = True, cwd: Path |
     return proc
 
 
+def zoo_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``zoo ARGS`` in this process: (exit status, stdout, stderr)."""
+    from zoo.cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as ended:
+        code = ended.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture
 def zoo_cli():
     return run_zoo

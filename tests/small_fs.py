@@ -32,7 +32,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["small_filesystem", "fill", "can_mount", "run_zoo_refused", "FILLER"]
+__all__ = ["small_filesystem", "read_only_folder", "fill", "can_mount", "run_zoo_refused", "FILLER"]
 
 FILLER = "filler.bin"
 _REFUSING_ZOO = textwrap.dedent("""
@@ -103,3 +103,24 @@ def _unmount(mount_point: Path) -> None:
     """Unmount; lazily when something (a killed child) still holds a file open there."""
     if subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=30).returncode:
         subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30, check=True)
+
+
+@contextlib.contextmanager
+def read_only_folder(tmp_path: Path, monkeypatch) -> Iterator[Path]:
+    """An empty folder the OS refuses to write: a read-only tmpfs, or where mounting is not allowed
+    a plain folder in which every ``os.fsync`` fails with EROFS (zoo fsyncs each finished file)."""
+    import errno
+
+    with small_filesystem(64 * 1024, tmp_path, read_only=True) as mount:
+        if mount is not None:
+            yield mount
+            return
+
+        def refused(fd: int) -> None:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        monkeypatch.setattr(os, "fsync", refused)
+        yield folder
+

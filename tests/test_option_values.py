@@ -66,7 +66,7 @@ TRAINING = {
 
 TABLE: dict[str, dict[str, Probes]] = {
     "list": {"--source": TEXT, "--tag": TEXT},
-    "info": {"--network": TEXT},
+    "info": {"--network": TEXT, "--plot": Probes(good=("d.png", "d.svg", "D.PNG"), bad=("d.jpg", "d", "d.pdf"))},
     "plugins": {},
     "doctor": {},
     "data make-digits": {
@@ -89,7 +89,10 @@ TABLE: dict[str, dict[str, Probes]] = {
                  "--cache": Probes(good=("disk", "memory", "none")),
                  "--workers": Probes(ok="0", good=("2", "256"), bad=("257",)),
                  "--split": Probes(good=("0.75", "50", "1"), bad=("1.5", "1.0"))},
-    "predict": {"--top-k": COUNT, "--weights": TEXT, "--device": CHOICE, "--network": TEXT},
+    "predict": {"--top-k": COUNT, "--weights": TEXT, "--device": CHOICE, "--network": TEXT,
+                "--show": Probes(good=("p.png", "p.svg", "P.PNG"), bad=("p.jpg", "p.png.txt")),
+                "--title": Probes(ok="0 -1 nan inf abc", good=("The digit is {label} ({score})", "{probability:.3f}"),
+                                  bad=("{digit}", "{label", "{0}", "{score:.2f}"))},
     "features": {"--layer": TEXT, "--data": TEXT, "--out": TEXT, "--adapter": TEXT, "--weights": TEXT,
                  "--batch-size": COUNT, "--device": CHOICE, "--network": TEXT},
     "export": {"--out": TEXT, "--network": TEXT, "--quantize": Probes(good=("int8",)),

@@ -98,16 +98,24 @@ def test_broken_plugin_is_reported_and_skipped(tmp_path, case, catalog, files, e
     assert {"digitnet", "lenet5"} <= names
     # strict mode makes it fatal for plugin authors (catalog errors at discovery, import errors on use)
     if case in ("bad_toml", "no_package", "bad_value"):
+        used = zoo_with(tmp_path, "info", f"{case}_net", "--no-layers")  # its model: unknown, and says why
+        assert used.returncode == 2 and f"(skipped as broken: plugin {package}; see 'zoo plugins')" in used.stderr
         strict = zoo_with(tmp_path, "list", ZOO_STRICT_PLUGINS="1")
         assert strict.returncode == 2 and package in strict.stderr and "Traceback" not in strict.stderr
 
 
+@pytest.mark.fault("a plugin whose model factory returns a str, checked with 'zoo plugins --check'",
+                   "its STATUS says BROKEN with the reason; exit 2 with one line naming the plugin")
 def test_factory_returning_wrong_type_is_caught(tmp_path):
     make_plugin(tmp_path, "plug_wrongtype", GOOD_MODEL.format(name="wrongnet", package="plug_wrongtype"),
                 {"nets.py": "def build(num_classes=3):\n    return 'not a module'\n"})
-    report = json.loads(zoo_with(tmp_path, "plugins", "--check", "--json").stdout)
-    broken = next(r for r in report if r["name"] == "plug_wrongtype")
+    checked = zoo_with(tmp_path, "plugins", "--check", "--json")
+    broken = next(r for r in json.loads(checked.stdout) if r["name"] == "plug_wrongtype")
     assert "returned str, not a torch.nn.Module" in " ".join(broken["problems"])
+    # a plugin's CI fails on it: exit 2 and one line naming the plugin
+    assert checked.returncode == 2
+    assert checked.stderr.strip().splitlines() == ["error: 1 plugin(s) broken: plug_wrongtype; their STATUS says what is wrong"]
+    assert zoo_with(tmp_path, "plugins", "--json").returncode == 0  # listing alone still answers
     used = zoo_with(tmp_path, "info", "wrongnet")
     assert used.returncode == 2 and "returned str" in used.stderr and "Traceback" not in used.stderr
 

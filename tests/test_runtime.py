@@ -11,7 +11,7 @@ import onnx
 import pytest
 from PIL import Image
 
-from zoo.errors import ZooError
+from zoo.errors import ResourceError, ZooError
 from zoo.runtime import Predictor, cuda_device_count
 
 
@@ -85,8 +85,11 @@ def test_providers(onnx_file):
     auto = Predictor(onnx_file, providers="auto")
     expected = "CUDAExecutionProvider" if cuda_device_count() else "CPUExecutionProvider"
     assert auto.provider == expected and auto.provider in auto.session.get_providers()
-    asked_cuda = Predictor(onnx_file, providers="cuda")  # falls back to the CPU where CUDA cannot run
-    assert asked_cuda.provider == asked_cuda.session.get_providers()[0]
+    if cuda_device_count():
+        assert Predictor(onnx_file, providers="cuda").provider == "CUDAExecutionProvider"
+    else:  # asked by name, CUDA that cannot run is an error, never a quiet CPU run
+        with pytest.raises(ResourceError, match="CUDA was asked for, but onnxruntime runs on the CPU: .*; use providers"):
+            Predictor(onnx_file, providers="cuda")
     assert Predictor(onnx_file, providers="cpu", threads=1).provider == "CPUExecutionProvider"
     with pytest.raises(ZooError, match="unknown provider"):
         Predictor(onnx_file, providers="tpu")

@@ -132,3 +132,33 @@ def test_evaluation_streamed_by_workers_equals_the_cached_one(checkpoint, digits
     streamed = zoo.evaluate(checkpoint, digits, cache="none", workers=2, batch_size=200, plot=None)
     assert streamed.images == cached.images == 1797
     assert np.array_equal(streamed.confusion, cached.confusion)
+
+
+READER = '''
+from zoo.data.folder import FolderDataset
+
+class Squares(FolderDataset):
+    def load(self, index):
+        image = super().load(index)
+        return image.crop((0, 0, {side}, {side})) if image.mode in {{"RGB", "L"}} else image
+'''
+
+
+def _key_in_fresh_process(root: Path, side: int, tmp_path: Path) -> str:
+    """The cache key of a user's reader class, computed in a new interpreter (its own hash seed)."""
+    import subprocess
+    import sys
+
+    (tmp_path / f"reader{side}").mkdir(exist_ok=True)
+    (tmp_path / f"reader{side}" / "user_reader.py").write_text(READER.format(side=side))
+    script = ("from user_reader import Squares; from zoo.data import cache; from zoo.preprocess import Preprocess;"
+              f"print(cache.cache_key(Squares({str(root)!r}), Preprocess(input_size=(64, 64), channels=3, mean=(0.5,), std=(0.5,))))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path / f"reader{side}", capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_an_edited_reader_under_the_same_class_name_decodes_anew(tmp_path):
+    root = _photos(tmp_path / "d", 2)
+    first, again, edited = (_key_in_fresh_process(root, side, tmp_path) for side in (40, 40, 50))
+    assert first == again  # the same code in another process (another hash seed) reuses the entry
+    assert edited != first  # the same class name with other code does not

@@ -15,8 +15,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from tests.conftest import run_zoo
-from zoo.cli import main
+from tests.conftest import run_zoo, zoo_in_process
 from zoo.models import build
 from zoo.registry import model_info
 from zoo.resolver import resolve
@@ -45,16 +44,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
-def zoo(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the ``zoo`` entry point in this process: (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+zoo = zoo_in_process
 
 
 def photo(tmp_path):

@@ -33,6 +33,7 @@ __all__ = [
     "finetune",
     "evaluate",
     "split_each_label",
+    "plot_network",
 ]
 
 # name -> "module:attr", imported on first access (PEP 562) so `import zoo` stays torch-free.
@@ -46,6 +47,7 @@ _LAZY = {
     "finetune": "zoo.training:finetune",
     "evaluate": "zoo.evaluation:evaluate",  # module "evaluation", for the same reason
     "split_each_label": "zoo.data:split_each_label",  # MATLAB's splitEachLabel, on a dataset or a path
+    "plot_network": "zoo.diagram:plot_network",  # MATLAB's plot(lgraph)
 }
 
 

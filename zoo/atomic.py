@@ -95,17 +95,18 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike, *, mode: int | None
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, mode: int | None = None, elsewhere: str = "--out") -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path``; write it, and on success it becomes ``path``.
 
     On an exception the temporary is removed and ``path`` is untouched; a failed write is raised as
-    the one-line :class:`OutputError` naming ``path``. A missing folder is made. Usage::
+    the one-line :class:`OutputError` naming ``path`` (and ``elsewhere``, the option that picks another
+    place). A missing folder is made. Usage::
 
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format="png")
     """
     path = Path(path)
-    with _temporary(path, folder=False) as tmp:
+    with _temporary(path, folder=False, elsewhere=elsewhere) as tmp:
         yield tmp
         publish(tmp, path, mode=mode)
 
@@ -139,7 +140,7 @@ def is_write_failure(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _temporary(path: Path, *, folder: bool) -> Iterator[Path]:
+def _temporary(path: Path, *, folder: bool, elsewhere: str = "--out") -> Iterator[Path]:
     """A new temporary beside ``path``, removed on exit; a failed write in the block names ``path``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,7 @@ def _temporary(path: Path, *, folder: bool) -> Iterator[Path]:
     except Exception as exc:
         if not is_write_failure(exc):
             raise
-        raise write_error(path, exc) from exc
+        raise write_error(path, exc, elsewhere=elsewhere) from exc
 
 
 def fsync(path: str | os.PathLike) -> None:

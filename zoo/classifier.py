@@ -118,7 +118,7 @@ class Classifier:
         ``images``: a path, a folder (every image under it, sorted), a PIL image, a uint8
         array, a list of those, a dataset (a ``zoo.data`` split: decoded ``batch_size`` at a
         time), or already-normalised float N x C x H x W model input. The lecture's
-        ``accuracy = mean(predictedLabels == testImages.Labels)`` is::
+        ``accuracy = mean(predictedLabels == testImages.Labels)`` is:
 
             predicted = clf.classify(test_images)
             accuracy = np.mean(predicted.labels == test_images.label_names)

@@ -2,17 +2,15 @@
 
 Each kind has its own exit status, so scripts can tell them apart:
 
-====  ==========================  ====================================================
-code  class                       meaning
-====  ==========================  ====================================================
-0                                 done
-1                                 internal error: a bug in zoo or a plugin (``--debug`` shows it)
-2     :class:`ZooError`           a bad value or input: an option, a file, a name
-3     :class:`OutputError`        cannot write: disk full, read-only, permission denied
-4     :class:`ResourceError`      the hardware: no such GPU, out of memory
-5     :class:`BusyError`          another zoo run is using the output folder
-130                               interrupted (Ctrl-C); training saved a resumable state
-====  ==========================  ====================================================
+| code | class | meaning |
+| ---- | ----- | ------- |
+| 0 | | done |
+| 1 | | internal error: a bug in zoo or a plugin (``--debug`` shows it) |
+| 2 | :class:`ZooError` | a bad value or input: an option, a file, a name |
+| 3 | :class:`OutputError` | cannot write: disk full, read-only, permission denied |
+| 4 | :class:`ResourceError` | the hardware: no such GPU, out of memory |
+| 5 | :class:`BusyError` | another zoo run is using the output folder |
+| 130 | | interrupted (Ctrl-C); training saved a resumable state |
 """
 
 from __future__ import annotations
@@ -108,16 +106,17 @@ def os_errno(exc: BaseException) -> int | None:
     return int(next(g for g in found.groups() if g)) if found else None
 
 
-def write_error(path: str | os.PathLike, exc: BaseException) -> OutputError:
-    """The one line for a failed write of ``path``: what happened and what to do."""
+def write_error(path: str | os.PathLike, exc: BaseException, *, elsewhere: str = "--out") -> OutputError:
+    """The one line for a failed write of ``path``: what happened and what to do (``elsewhere``: the
+    option or setting that picks another place)."""
     code = os_errno(exc)
     where = f"'{path}'"
     if code in NO_ROOM:
         return OutputError(f"no space left to write {where} ({os.strerror(code)}): free some space or "
-                           f"write somewhere else (--out)")
+                           f"write somewhere else ({elsewhere})")
     if code == errno.EROFS:
-        return OutputError(f"cannot write {where}: the file system is read-only; write somewhere else (--out)")
+        return OutputError(f"cannot write {where}: the file system is read-only; write somewhere else ({elsewhere})")
     if code in _DENIED:
-        return OutputError(f"cannot write {where}: permission denied; write somewhere else (--out) "
+        return OutputError(f"cannot write {where}: permission denied; write somewhere else ({elsewhere}) "
                            f"or change the folder's permissions")
     return OutputError(f"cannot write {where}: {os.strerror(code) if code else first_line(exc)}")

@@ -103,12 +103,15 @@ def evaluate(
         data: a path (opened with ``adapter``; ``"auto"`` detects it), a dataset (e.g. a ``zoo.split_each_label``
             part), or None: exactly the part the checkpoint's run held out for validation
             (its card's split record; ``part="train"`` for the other part).
-        split, seed, part: splitEachLabel ``data`` first and evaluate ``part`` (default
-            ``"val"``, the rest after the first ``split`` of each label).
+        split: splitEachLabel ``data`` first, keeping this fraction of each label for the
+            ``"train"`` part, and evaluate ``part``.
+        seed: the seed of that split.
+        part: ``"val"`` (the default: the rest after the first ``split`` of each label) or ``"train"``.
         plot: write a confusion-chart PNG there.
         network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
-        cache, workers: where the decoded pixels live and how many processes decode them
-            (:func:`zoo.data.open_source`): memory stays bounded whatever the data set's size.
+        cache: where the decoded pixels live (:func:`zoo.data.open_source`): memory stays
+            bounded whatever the data set's size.
+        workers: how many processes decode the images when they are streamed.
 
     The data's classes are matched to the model's labels by name; a class the model does
     not know is an error. Images the model was trained on (per its split record) are

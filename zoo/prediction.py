@@ -78,7 +78,7 @@ class Prediction:
 class Predictions(list):
     """A list of :class:`Prediction`, one per image, with numpy views of the whole batch.
 
-    MATLAB's ``predictedLabels = classify(net, testImages)`` and the lecture's accuracy line::
+    MATLAB's ``predictedLabels = classify(net, testImages)`` and the lecture's accuracy line:
 
         predicted = clf.classify(test_images)          # test_images: a zoo.data split
         accuracy = np.mean(predicted.labels == test_images.label_names)

@@ -170,7 +170,13 @@ def model_info(name: str) -> ModelCard:
         _declared.update(_card_references(card))  # installed code chose these references
         return _attach_weights(card.replace(distribution=card.distribution or family.distribution))
     known = list(index()["models"]) + [f.prefix + "<name>" for f in _families()]
-    raise UnknownNameError(f"unknown model '{name}'.{close_matches(name, known)} See: zoo list")
+    raise UnknownNameError(f"unknown model '{name}'.{close_matches(name, known)} See: zoo list{_broken_note()}")
+
+
+def _broken_note() -> str:
+    """A name that is unknown may be a broken plugin's: say that some were skipped."""
+    broken = [p.name for p in plugins() if p.error]
+    return f" (skipped as broken: plugin {', '.join(broken)}; see 'zoo plugins')" if broken else ""
 
 
 def catalog_card(named: ModelCard) -> ModelCard:

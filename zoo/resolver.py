@@ -106,7 +106,8 @@ def resolve(
         hints: card values for a Python network (see :mod:`zoo.networks`).
 
     Returns:
-        :class:`zoo.models.Built` ``(module, card)``; unpacks as ``model, card = resolve(ref)``.
+        The model and its card, a :class:`zoo.models.Built` ``(module, card)``; unpacks as
+        ``model, card = resolve(ref)``.
     """
     # torch: describing a reference (resolve_card, zoo info --no-layers) never imports it
     from zoo.heads import num_outputs, set_num_classes

@@ -47,7 +47,8 @@ def outcome(exc: BaseException, args: list[str]) -> tuple[int, str]:
     if isinstance(exc, click.ClickException):
         return exc.exit_code, f"error: {_one_line(exc.format_message())}"
     if _out_of_memory(exc):
-        error = ResourceError("out of memory: lower --batch-size, or use a smaller model or images")
+        batch = "--batch" if _command(args) in ("bench", "export") else "--batch-size"
+        error = ResourceError(f"out of memory: lower {batch}, or use a smaller model or images")
         return error.exit_code, f"error: {error}"
     if isinstance(exc, OSError):
         return _os_failure(exc)
@@ -61,8 +62,13 @@ def error_text(exc: ZooError, args: list[str]) -> str:
     for_command = getattr(exc, "for_command", None)
     if for_command is None:
         return str(exc)
-    command = next((a for a in args if not a.startswith("-")), None)
+    command = _command(args)
     return for_command(command) if command else str(exc)
+
+
+def _command(args: list[str]) -> str | None:
+    """The subcommand's name in ``args`` (the first word that is not an option)."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def _os_failure(exc: OSError) -> tuple[int, str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from zoo.catalogs import plugins
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table, warn
-from zoo.cli.types import Text
+from zoo.cli.types import NonEmptyPath, Text
+from zoo.errors import ZooError
 from zoo.listing import list_entries
 from zoo.registry import PYTHON_SOURCE
 from zoo.resolver import kind_of, resolve_card
@@ -44,32 +48,58 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
         click.echo(f"{len(broken)} plugin(s) could not be read and were skipped: see 'zoo plugins'", err=True)
 
 
+def _diagram_suffix(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """--plot: a .png or .svg, refused while the command line is read (before any model is built)."""
+    from zoo.diagram import FORMATS  # stdlib only: no torch or matplotlib
+
+    if value is not None and value.suffix.lower() not in FORMATS:
+        raise click.BadParameter(f"must be a .png or .svg file, not {str(value)!r}", ctx, param)
+    return value
+
+
 @click.command("info")
 @click.argument("name", type=Text("a model name or file"))
 @click.option("--layers/--no-layers", default=True, help="Build the model and show its layer table.")
+@click.option("--plot", type=NonEmptyPath(dir_okay=False, path_type=Path), callback=_diagram_suffix,
+              metavar="FILE", help="Also write the network as a layer diagram (MATLAB's plot(lgraph)): FILE.png or "
+                                   "FILE.svg. Works with --no-layers.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @network_option
-def info_command(name: str, layers: bool, as_json: bool, network: str | None) -> None:
+def info_command(name: str, layers: bool, plot: Path | None, as_json: bool, network: str | None) -> None:
     """Describe NAME (a registry name, checkpoint, ONNX file, layer array lab6.m or
     Python network net.py:NAME): its card and layers.
 
     The layer table is MATLAB's net.Layers: index, name, type, output shape and
     parameters, with totals for parameters and FLOPs for one input. The names are
     what 'zoo features --layer' takes.
+
+    --plot FILE draws the network, MATLAB's plot(lgraph): one box per layer (name, type,
+    output shape), top-down, with branches and skip connections beside the main chain.
+    An ONNX file is drawn from its own graph, without torch.
+
+    \b
+    zoo info resnet18 --plot resnet18.png
+    zoo info digitnet.onnx --no-layers --plot digitnet.svg
     """
     card = resolve_card(name)
     in_file = kind_of(name) in ("checkpoint", "onnx")  # a file that holds weights
-    table = None
+    table = built = None
     needs_network = card.source == PYTHON_SOURCE and kind_of(name) == "checkpoint" and network is None
+    if needs_network and plot:
+        raise ZooError(f"cannot draw '{name}': it holds a network defined in Python; give it again with "
+                       f"--network FILE.py:NAME")
     if needs_network and layers:
         warn(f"no layer table: '{name}' holds a network defined in Python; give it again with --network FILE.py:NAME")
-    if layers and kind_of(name) != "onnx" and not needs_network:
-        # torch: 'zoo list' and 'zoo info --no-layers' never import it
+    if (layers or plot) and kind_of(name) != "onnx" and not needs_network:
+        # torch: only for the table or the diagram ('zoo list' and 'zoo info --no-layers' never import it)
         from zoo.resolver import resolve
-        from zoo.summary import layer_table
 
-        model, card = resolve(name, network=network)
-        table = layer_table(model, card)
+        built = resolve(name, network=network)
+        card = built.card
+    if layers and built is not None:
+        from zoo.summary import layer_table  # torch, as above
+
+        table = layer_table(built.module, card)
     if as_json:
         out = {"card": {"name": card.name, "source": card.source, **card.to_table()}}
         if in_file:  # the weights the file holds started from these
@@ -81,17 +111,29 @@ def info_command(name: str, layers: bool, as_json: bool, network: str | None) ->
             out["parameters"] = table.parameters
             out["flops"] = table.flops
         print_json(out)
-        return
-    _print_card(card, in_file=in_file)
-    if table is not None:
-        click.echo()
-        print_table(
-            "Layers",
-            ["#", "NAME", "TYPE", "OUTPUT", "PARAMS"],
-            ((r.index, r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}") for r in table.rows),
-            justify=("right", "left", "left", "left", "right"),
-        )
-        click.echo(f"\nparameters: {table.parameters:,}   FLOPs (one input): {_si(table.flops)}")
+    else:
+        _print_card(card, in_file=in_file)
+        if table is not None:
+            click.echo()
+            print_table(
+                "Layers",
+                ["#", "NAME", "TYPE", "OUTPUT", "PARAMS"],
+                ((r.index, r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}") for r in table.rows),
+                justify=("right", "left", "left", "left", "right"),
+            )
+            click.echo(f"\nparameters: {table.parameters:,}   FLOPs (one input): {_si(table.flops)}")
+    if plot is not None:
+        _write_diagram(name if built is None else built, plot, network, quiet=as_json)
+
+
+def _write_diagram(model: Any, path: Path, network: str | None, *, quiet: bool) -> None:
+    """Draw ``model`` (a Built, or an ONNX file's name) to ``path``; one line says where (stderr with --json)."""
+    # torch (for a torch network) and matplotlib: only with --plot
+    from zoo.diagram import network_graph, write_diagram
+
+    graph = network_graph(model, network=network, warn=warn)
+    write_diagram(graph, path, warn=warn)
+    click.echo(f"wrote the diagram of {len(graph.layers)} layers to {path}", err=quiet)
 
 
 def _print_card(card, *, in_file: bool) -> None:
@@ -163,6 +205,7 @@ def plugins_command(check: bool, as_json: bool) -> None:
 
     Broken plugins are skipped everywhere else; this command works even when a plugin's
     code cannot be imported. Set ZOO_STRICT_PLUGINS=1 to make plugin errors fatal.
+    With --check, a broken plugin makes the exit status 2 (for a plugin's CI).
     """
     from zoo.plugin_check import (
         check_plugins,  # imports plugin code: only for 'zoo plugins'
@@ -171,11 +214,14 @@ def plugins_command(check: bool, as_json: bool) -> None:
     reports = check_plugins(build=check)
     if as_json:
         print_json([r.as_dict() for r in reports])
-        return
-    print_table(
-        None,
-        ["PLUGIN", "DISTRIBUTION", "MODELS", "DATASETS", "STATUS"],
-        ((r.name, f"{r.distribution} {r.version}", r.models, r.datasets, r.status) for r in reports),
-    )
-    if not check:
+    else:
+        print_table(
+            None,
+            ["PLUGIN", "DISTRIBUTION", "MODELS", "DATASETS", "STATUS"],
+            ((r.name, f"{r.distribution} {r.version}", r.models, r.datasets, r.status) for r in reports),
+        )
+    if not check and not as_json:
         click.echo("(plugin models were not built; 'zoo plugins --check' builds each one)", err=True)
+    broken = [r.name for r in reports if r.problems]
+    if check and broken:
+        raise ZooError(f"{len(broken)} plugin(s) broken: {', '.join(broken)}; their STATUS says what is wrong")

@@ -94,7 +94,7 @@ def make_faces_command(out: Path, overwrite: bool) -> None:
 @click.option("--shard-size", type=COUNT, required=True, help="Samples per shard; shards of 100 MB to 1 GB read best.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier shard folder.")
 def shard_command(folder: Path, out: Path, shard_size: int, overwrite: bool) -> None:
-    """Write the images of DIR/<label>/ as WebDataset tar shards OUT/shard-NNNNNN.tar and OUT/shards.json.
+    """Write the images of DIR/LABEL/ as WebDataset tar shards OUT/shard-NNNNNN.tar and OUT/shards.json.
 
     Each sample is the image file's own bytes (KEY.jpg, KEY.png, ...) and its label index (KEY.cls);
     the classes are those the folder adapter gives. Samples are shuffled (seed 0) before they are

@@ -14,13 +14,12 @@ from pathlib import PurePath
 from typing import Any
 
 import click
-import torch
 from click.core import ParameterSource
 
 from zoo.cli.output import warn
 from zoo.cli.types import ENDPOINT, NNODES, positive, whole
 from zoo.data import open_dataset
-from zoo.distributed.env import DEFAULT_TIMEOUT, MAX_TIMEOUT_S, configure, settings
+from zoo.distributed.job import DEFAULT_TIMEOUT, MAX_TIMEOUT_S, configure, settings
 from zoo.distributed.launch import RDZV_BACKENDS, launch
 from zoo.errors import ResourceError, ZooError
 from zoo.resolver import resolve_card
@@ -101,6 +100,8 @@ def _check_inputs(params: dict[str, Any]) -> None:
 
 def _check_devices(device: str, nproc: int) -> None:
     """Mistakes every worker would make alike, caught once before any worker starts."""
+    import torch  # only when workers are launched: 'zoo train --help' stays torch-free
+
     gpus = torch.cuda.device_count() if device in ("auto", "cuda") else 0
     if device == "cuda" and gpus == 0:
         raise ResourceError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")

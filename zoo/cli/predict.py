@@ -9,8 +9,9 @@ import click
 
 from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
-from zoo.cli.types import COUNT, Text
+from zoo.cli.types import COUNT, Checked, Text
 from zoo.errors import ZooError
+from zoo.prediction_figure import DEFAULT_TITLE, MAX_SHOWN, figure_problem, title_problem
 from zoo.preprocess import IMAGE_SUFFIXES
 from zoo.resolver import kind_of
 
@@ -50,6 +51,18 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
     return load(model, weights=weights, device=pick_device(device), network=network).classify(images, top_k=top_k)
 
 
+def _show(path: Path, files: list[Path], predictions: list[Any], title: str) -> None:
+    """Write the labelled picture and say on stderr what it holds (stdout stays the answer)."""
+    from zoo.prediction_figure import save_prediction_figure  # matplotlib: only with --show
+
+    save_prediction_figure(path, files, predictions, title=title)
+    left_out = len(files) - MAX_SHOWN
+    what = f"the first {MAX_SHOWN} of {len(files)} images ({left_out} left out)" if left_out > 0 else \
+        f"{len(files)} image{'s' if len(files) != 1 else ''}"
+    click.echo(f"saved {path}: {what} titled with {'its' if len(files) == 1 else 'their'} predicted label"
+               f"{'' if len(files) == 1 else 's'}", err=True)
+
+
 @click.command("predict")
 @click.argument("model", type=Text("a model"))
 @click.argument("images", nargs=-1, required=True, type=Text("an image or folder"))
@@ -58,9 +71,15 @@ def predict(model: str, images: list[Path], *, top_k: int = 5, weights: Any = "a
               help="For a registry MODEL: pretrained weights (auto, a tag or a FILE).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--show", "show", default=None, metavar="FILE", type=Checked("FILE", figure_problem),
+              help=f"Also draw the images with their predicted label and score as the title (.png or .svg): "
+                   f"MATLAB's imshow(I); title(label). Several images make a grid of the first {MAX_SHOWN}.")
+@click.option("--title", "title", default=None, metavar="TEMPLATE", type=Checked("TEMPLATE", title_problem),
+              help="--show's title for each image, naming {label}, {score} (99.9 %), {probability} (0..1) or "
+                   "{file}, e.g. 'The digit is {label}'.  [default: " + DEFAULT_TITLE + "]")
 @network_option
 def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: str, device: str, as_json: bool,
-                    network: str | None) -> None:
+                    show: str | None, title: str | None, network: str | None) -> None:
     """Classify IMAGES (files or folders) with MODEL: a checkpoint, an .onnx file, or a registry name.
 
     \b
@@ -68,13 +87,23 @@ def predict_command(model: str, images: tuple[str, ...], top_k: int, weights: st
     zoo predict digitnet.onnx digits/7/              # torch-free onnxruntime
     zoo predict efficientnet_lite0 cat.jpg           # ImageNet weights, offline
     zoo predict alexnet picture.jpg                  # "deep learning in 7 lines"
+    zoo predict digitnet.onnx digits/7/ --show sevens.png   # the images, titled
     """
     if weights == "none":
         raise ZooError("zoo predict needs trained weights: give a checkpoint, an .onnx file, or --weights auto|FILE")
-    predictions = predict(model, _expand(images), top_k=top_k, weights=weights, device=device, network=network)
+    if title is not None and show is None:
+        raise ZooError("--title is the title of --show's picture: add --show FILE (.png or .svg)")
+    files = _expand(images)
+    predictions = predict(model, files, top_k=top_k, weights=weights, device=device, network=network)
     if as_json:
         print_json([p.to_dict() for p in predictions])
-        return
+    else:
+        _print_table(predictions, top_k)
+    if show is not None:  # after the answer: a failed write still leaves it on the screen
+        _show(Path(show), files, predictions, title or DEFAULT_TITLE)
+
+
+def _print_table(predictions: list[Any], top_k: int) -> None:
     print_table(None, ["IMAGE", "LABEL", "PROBABILITY", f"TOP {top_k}"],
                 ((p.source, p.label, f"{100 * p.probability:.2f}%",
                   ", ".join(f"{label} {100 * prob:.1f}%" for label, prob in p.top())) for p in predictions),

@@ -72,10 +72,34 @@ def cache_key(dataset: ImageDataset, pre: Preprocess) -> str:
     h.update(np.asarray(dataset.labels, dtype=np.int64).tobytes())
     h.update("\0".join(dataset.classes).encode("utf-8", "surrogateescape"))
     h.update(json.dumps(shaping, sort_keys=True).encode())
+    h.update(_reader_code(type(dataset)))
     limit = settings.max_image_pixels()
     if limit != settings.DEFAULT_MAX_IMAGE_PIXELS:  # an image skipped as too large under one limit is read under another
         h.update(f"\0max_image_pixels={limit}".encode())
     return h.hexdigest()[:32]
+
+
+def _reader_code(adapter: type) -> bytes:
+    """The compiled code of the adapter's methods from outside zoo: a user's reader (MATLAB's
+    ReadFcn, a subclass overriding ``load``) edited under the same class name decodes anew."""
+    h = hashlib.sha256()
+    for klass in adapter.__mro__:
+        if klass.__module__.split(".")[0] in ("zoo", "builtins", "typing", "abc"):
+            continue
+        for name, value in sorted(vars(klass).items()):
+            code = getattr(getattr(value, "__func__", value), "__code__", None)
+            if code is not None:
+                h.update(name.encode())
+                h.update(_code_bytes(code))
+    return h.digest()
+
+
+def _code_bytes(code: Any) -> bytes:
+    """A code object's bytecode, names and constants, nested functions included."""
+    nested = b"".join(_code_bytes(c) for c in code.co_consts if hasattr(c, "co_code"))
+    plain = repr([sorted(map(repr, c)) if isinstance(c, frozenset) else c  # set order varies per process
+                  for c in code.co_consts if not hasattr(c, "co_code")])
+    return code.co_code + repr(code.co_names).encode() + plain.encode() + nested
 
 
 def has(key: str, kind: str = "data") -> bool:
@@ -114,7 +138,7 @@ def writing(key: str, kind: str = "data") -> Iterator[IO[bytes]]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise write_error(folder, exc) from None
+        raise write_error(folder, exc, elsewhere="ZOO_CACHE") from None
     clean_stale(folder)  # what runs killed while decoding left behind
     with atomic_path(folder / f"{key}.pixels") as tmp, open(tmp, "wb") as fh:
         yield fh

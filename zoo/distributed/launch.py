@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from zoo.distributed.env import DEFAULT_TIMEOUT, LOST_CONTACT_EXIT
+from zoo.distributed.job import DEFAULT_TIMEOUT, LOST_CONTACT_EXIT
 from zoo.errors import ZooError, first_line
 
 __all__ = ["launch", "launcher_args", "free_port", "parse_nnodes", "RDZV_BACKENDS"]

@@ -42,7 +42,7 @@ def build(card: ModelCard, *, num_classes: int | None = None, pretrained: Any = 
             first weight source, a weight tag, or a path to a weights file.
 
     Returns:
-        :class:`Built`: the network (eval mode, CPU) and its card, adapted to the weights
+        The network (eval mode, CPU) and its card as a :class:`Built`, adapted to the weights
         that were loaded (their mean/std and, with the head unchanged, their class names).
         ``card.extra.get("pretrained")`` is ``None`` for random weights, else what was loaded
         (``{tag, origin, path, skipped[, replaced]}``; :func:`zoo.weights.weights_report` words it).

@@ -34,9 +34,16 @@ class Predictor:
         providers: ``"auto"`` (CUDA when onnxruntime-gpu finds a working GPU, else CPU),
             ``"cpu"``, ``"cuda"`` or a list of onnxruntime provider names.
         threads: intra-op threads (default: onnxruntime's, one per physical core).
-        labels, input_size, channels, mean, std, interpolation, resize_mode, crop_pct, crop_mode:
-            override the file's card; required (at least mean and std) for an ONNX file
-            without zoo metadata.
+        labels: override the file's card (this and the arguments below); an ONNX file
+            without zoo metadata needs at least ``mean`` and ``std``.
+        input_size: the model's input, ``H`` or ``(H, W)``.
+        channels: 1 (gray) or 3 (RGB).
+        mean: per-channel mean of the 0..1 pixels.
+        std: per-channel standard deviation of the 0..1 pixels.
+        interpolation: ``"nearest"``, ``"bilinear"`` or ``"bicubic"``.
+        resize_mode: ``"squash"`` (resize to the input size) or ``"center-crop"`` (timm's eval transform).
+        crop_pct: the centre crop's fraction, for ``"center-crop"``.
+        crop_mode: timm's ``crop_mode``: ``"center"``, ``"squash"`` or ``"border"``.
 
     ``provider`` says which provider runs; ``card`` is the file's model card.
     """

@@ -3,7 +3,7 @@
 onnxruntime-gpu lists ``CUDAExecutionProvider`` whether or not a GPU and the CUDA libraries
 are present, and silently falls back to the CPU when they are not. So "auto" first asks the
 driver (``libcuda``) for a device, then builds the session and reads back which provider
-the session actually holds.
+the session actually holds; a session asked for "cuda" by name that got the CPU is an error.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from zoo.errors import ZooError, first_line
+from zoo.errors import ResourceError, ZooError, first_line
 
 __all__ = ["cuda_device_count", "make_session", "session_options", "PROVIDER_NAMES"]
 
@@ -97,4 +97,22 @@ def make_session(model: str | os.PathLike | bytes, providers: str | Sequence[str
     finally:
         if "CUDAExecutionProvider" in names:
             ort.set_default_logger_severity(2)
-    return session, session.get_providers()[0]
+    running = session.get_providers()[0]
+    if running != "CUDAExecutionProvider" and _asks_for_cuda(providers):
+        raise ResourceError(f"CUDA was asked for, but onnxruntime runs on the CPU: {_why_no_cuda()}; "
+                            f"use providers 'auto' or 'cpu' to run on the CPU")
+    return session, running
+
+
+def _asks_for_cuda(providers: str | Sequence[str]) -> bool:
+    """Whether the caller named CUDA itself ('auto' only takes it where it works)."""
+    named = providers.split(",") if isinstance(providers, str) else providers
+    return any(p.strip().lower().removesuffix("executionprovider") == "cuda" for p in named)
+
+
+def _why_no_cuda() -> str:
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime has no CUDA provider (install onnxruntime-gpu instead of onnxruntime)"
+    if cuda_device_count() == 0:
+        return "the CUDA driver reports no GPU"
+    return "its CUDA provider could not load the CUDA or cuDNN libraries ('zoo doctor' shows the versions)"

@@ -163,7 +163,7 @@ def train(
             runs the whole network every iteration (the same result, slower).
 
     Returns:
-        A :class:`TrainResult`. Raises :class:`TrainingInterrupted` after Ctrl-C.
+        The result, a :class:`TrainResult`; after Ctrl-C it raises :class:`TrainingInterrupted`.
     """
     options = (options or TrainOptions()).replace(**option_overrides)
     hints = tuple((card or {}).items())
