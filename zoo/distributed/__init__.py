@@ -17,7 +17,6 @@ Importing this package does not import torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from zoo.distributed.job import DEFAULT_TIMEOUT, DistEnv, configure, current, is_distributed, is_main
@@ -33,7 +32,9 @@ _COLLECTIVES = ("all_reduce_mean", "all_reduce_sum", "barrier", "state_hash")
 def __getattr__(name: str) -> Any:
     """The collectives, imported on first use (they need torch)."""
     if name in _COLLECTIVES:
-        return getattr(importlib.import_module("zoo.distributed.env"), name)
+        from zoo.distributed import env  # torch: only when a collective is used
+
+        return getattr(env, name)
     raise AttributeError(f"module 'zoo.distributed' has no attribute {name!r}")
 
 
