@@ -24,16 +24,15 @@ from PIL import Image
 
 from zoo.atomic import atomic_path
 from zoo.errors import ZooError
+from zoo.picture import picture_format
 from zoo.preprocess import open_image
 
-__all__ = ["DEFAULT_TITLE", "FIELDS", "FORMATS", "MAX_SHOWN", "title_of", "title_problem", "figure_problem",
-           "figure_format", "prediction_figure", "save_prediction_figure"]
+__all__ = ["DEFAULT_TITLE", "FIELDS", "MAX_SHOWN", "title_of", "title_problem", "prediction_figure",
+           "save_prediction_figure"]
 
 DEFAULT_TITLE = "{label} ({score})"
 #: what a title template may name: the class, "99.9 %", the probability 0..1, the file's name
 FIELDS = ("label", "score", "probability", "file")
-#: the picture's formats, by the file's suffix
-FORMATS = {".png": "png", ".svg": "svg"}
 MAX_SHOWN = 64  # an 8 x 8 grid: more tiles would be too small to read
 GRAY_MODES = ("1", "L", "I", "I;16", "F")  # one channel: drawn with the gray colour map
 DPI = 100
@@ -64,22 +63,6 @@ def title_problem(template: Any) -> str | None:
         return (f"names {{{unknown[0]}}}: a title may name {', '.join('{' + f + '}' for f in FIELDS)}, "
                 f"not {template!r}")
     return None
-
-
-def figure_problem(path: Any) -> str | None:
-    """What is wrong with the picture's file name (``--show``), or None."""
-    suffix = Path(str(path)).suffix.lower()
-    if str(path).strip() and suffix in FORMATS:
-        return None
-    return f"must be a file name ending in {' or '.join(FORMATS)}, not {str(path)!r}"
-
-
-def figure_format(path: str | Path) -> str:
-    """``"png"`` or ``"svg"`` by the suffix; a :class:`ZooError` for any other."""
-    problem = figure_problem(path)
-    if problem:
-        raise ZooError(f"the prediction picture {problem}")
-    return FORMATS[Path(path).suffix.lower()]
 
 
 def _upright(image: Any) -> Image.Image:
@@ -196,7 +179,7 @@ def save_prediction_figure(path: str | Path, images: Sequence[Any], predictions:
                            title: str = DEFAULT_TITLE, limit: int = MAX_SHOWN) -> Path:
     """Write :func:`prediction_figure` as PNG or SVG (by the suffix), atomically."""
     path = Path(path).expanduser()
-    kind = figure_format(path)
+    kind = picture_format(path, "the prediction picture")
     fig = prediction_figure(images, predictions, title=title, limit=limit)
     with atomic_path(path, elsewhere="--show") as tmp:
         fig.savefig(tmp, format=kind, metadata={"Date": None} if kind == "svg" else None)

@@ -13,6 +13,7 @@ from zoo.cli.output import print_json, print_table, warn
 from zoo.cli.types import NonEmptyPath, Text
 from zoo.errors import ZooError
 from zoo.listing import list_entries
+from zoo.picture import picture_problem
 from zoo.registry import PYTHON_SOURCE
 from zoo.resolver import kind_of, resolve_card
 from zoo.weights.report import availability, weights_used
@@ -50,10 +51,9 @@ def list_command(pattern: str | None, source: str | None, tag: str | None, kind:
 
 def _diagram_suffix(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """--plot: a .png or .svg, refused while the command line is read (before any model is built)."""
-    from zoo.diagram import FORMATS  # stdlib only: no torch or matplotlib
-
-    if value is not None and value.suffix.lower() not in FORMATS:
-        raise click.BadParameter(f"must be a .png or .svg file, not {str(value)!r}", ctx, param)
+    problem = None if value is None else picture_problem(value)
+    if problem:
+        raise click.BadParameter(problem, ctx, param)
     return value
 
 

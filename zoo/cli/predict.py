@@ -11,7 +11,8 @@ from zoo.cli.network import network_option
 from zoo.cli.output import print_json, print_table
 from zoo.cli.types import COUNT, Checked, Text
 from zoo.errors import ZooError
-from zoo.prediction_figure import DEFAULT_TITLE, MAX_SHOWN, figure_problem, title_problem
+from zoo.picture import picture_problem
+from zoo.prediction_figure import DEFAULT_TITLE, MAX_SHOWN, title_problem
 from zoo.preprocess import IMAGE_SUFFIXES
 from zoo.resolver import kind_of
 
@@ -71,7 +72,7 @@ def _show(path: Path, files: list[Path], predictions: list[Any], title: str) -> 
               help="For a registry MODEL: pretrained weights (auto, a tag or a FILE).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--show", "show", default=None, metavar="FILE", type=Checked("FILE", figure_problem),
+@click.option("--show", "show", default=None, metavar="FILE", type=Checked("FILE", picture_problem),
               help=f"Also draw the images with their predicted label and score as the title (.png or .svg): "
                    f"MATLAB's imshow(I); title(label). Several images make a grid of the first {MAX_SHOWN}.")
 @click.option("--title", "title", default=None, metavar="TEMPLATE", type=Checked("TEMPLATE", title_problem),

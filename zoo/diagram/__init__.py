@@ -15,10 +15,9 @@ from typing import Any
 
 from zoo.atomic import atomic_path
 from zoo.errors import ZooError, ZooWarning
+from zoo.picture import picture_format
 
-__all__ = ["plot_network", "network_graph", "write_diagram", "diagram_format", "FORMATS"]
-
-FORMATS = {".png": "png", ".svg": "svg"}
+__all__ = ["plot_network", "network_graph", "write_diagram"]
 
 
 def plot_network(model_or_reference: Any, path: str | Path, *, network: Any = None,
@@ -45,7 +44,7 @@ def plot_network(model_or_reference: Any, path: str | Path, *, network: Any = No
         ``path``. Raises :class:`~zoo.errors.ZooError` for another suffix,
         :class:`~zoo.errors.OutputError` when the file cannot be written.
     """
-    diagram_format(path)  # before the work: a wrong suffix fails at once
+    picture_format(path, "a network diagram")  # before the work: a wrong suffix fails at once
     graph = network_graph(model_or_reference, network=network, input_shape=input_shape, warn=warn)
     return write_diagram(graph, path, warn=warn)
 
@@ -70,15 +69,6 @@ def network_graph(model_or_reference: Any, *, network: Any = None, input_shape: 
 
     title = card.name if card else type(module).__name__
     return module_graph(module, shape, title, warn=warn)
-
-
-def diagram_format(path: str | Path) -> str:
-    """``png`` or ``svg`` by ``path``'s suffix; a :class:`ZooError` for any other."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ZooError(f"a network diagram is written as .png or .svg, not '{Path(path).name}': "
-                       f"name the file d.png or d.svg")
-    return FORMATS[suffix]
 
 
 def _module_and_card(value: Any) -> tuple[Any, Any]:
@@ -109,7 +99,7 @@ def write_diagram(graph: Any, path: str | Path, *, warn: Callable[[str], None] |
     from zoo.diagram.layout import place
 
     path, warn = Path(path), warn or _warning
-    file_format = diagram_format(path)
+    file_format = picture_format(path, "a network diagram")
     figure, scale = network_figure(graph, place(graph))
     if scale < 1:
         sharper = "; an .svg keeps small text sharp" if file_format == "png" else ""
