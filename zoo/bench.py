@@ -1,8 +1,11 @@
 """``zoo bench``: latency and throughput of one model under several runtimes, side by side.
 
 Runtimes: ``torch`` (eager, ``inference_mode``), ``torch-compile`` (``torch.compile``, default
-mode; compile time is excluded and reported apart) and ``onnxruntime`` (the model exported
-to a temporary ONNX file, or the given ``.onnx`` file, on the provider ``auto`` picks).
+mode; compile time is excluded and reported apart), ``onnxruntime`` (the model exported
+to a temporary ONNX file, or the given ``.onnx`` file, on the provider ``auto`` picks) and
+``onnxruntime-int8`` (exported with ``quantize="auto"``: the fastest int8 format within
+``max_accuracy_drop`` points, calibrated on a checkpoint's recorded training data or on the
+bundled sample photos; export and quantization are timed apart, as setup).
 Each cell runs warm-up calls, then timed calls until ``iters`` or ``seconds`` is reached,
 on the same random normalised input. GFLOP/s uses torch's FlopCounterMode (multiply-add = 2),
 or the figure the ONNX file recorded at export.
@@ -26,7 +29,7 @@ from zoo.values import real, shown, whole
 
 __all__ = ["bench", "BenchResult", "RUNTIMES", "PROVIDERS", "MAX_THREADS", "option_problem"]
 
-RUNTIMES = ("torch", "torch-compile", "onnxruntime")
+RUNTIMES = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8")
 PROVIDERS = ("auto", "cpu", "cuda")  # or an onnxruntime provider's own name
 MAX_THREADS = 1024
 #: whole-number options: (lowest, highest, what the value must be)
@@ -117,13 +120,14 @@ def bench(
     device: str = "auto",
     onnx_file: str | os.PathLike | None = None,
     network: Any = None,
+    max_accuracy_drop: float = 1.0,
 ) -> list[BenchResult]:
     """Time ``ref`` (registry name, checkpoint or ONNX file) under each runtime and batch size.
 
     Args:
         batches: batch sizes to time (a sequence, or comma-separated text: ``"1,32"``).
-        runtimes: any of ``torch``, ``torch-compile``, ``onnxruntime``, as a sequence or comma-separated
-            text (an ONNX ``ref`` allows only ``onnxruntime``).
+        runtimes: any of ``torch``, ``torch-compile``, ``onnxruntime``, ``onnxruntime-int8``, as a sequence or
+            comma-separated text (an ONNX ``ref`` allows only ``onnxruntime``).
         iters, seconds: each cell stops at whichever comes first (at least 3 timed calls).
         warmup: untimed calls first.
         threads: CPU threads for both torch and onnxruntime, 1 to 1024 (default: each runtime's own).
@@ -133,6 +137,7 @@ def bench(
         device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
         onnx_file: an already exported file to time for the onnxruntime runtime.
         network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
+        max_accuracy_drop: accuracy points ``onnxruntime-int8``'s choice of format may lose (default 1).
     """
     from zoo.resolver import kind_of, resolve_card
 
@@ -165,10 +170,11 @@ def bench(
     inputs = {b: _random_input(card, b) for b in batches}
 
     for runtime in runtimes:
-        if runtime == "onnxruntime":
-            results += _bench_onnxruntime(ref if is_onnx else onnx_file, ref, inputs, card, gflops,
-                                          iters=iters, seconds=seconds, warmup=warmup, threads=threads,
-                                          providers=providers, network=network)
+        if runtime.startswith("onnxruntime"):
+            int8 = {"max_accuracy_drop": max_accuracy_drop} if runtime == "onnxruntime-int8" else None
+            results += _bench_onnxruntime(None if int8 else (ref if is_onnx else onnx_file), ref, inputs, card,
+                                          gflops, iters=iters, seconds=seconds, warmup=warmup, threads=threads,
+                                          providers=providers, network=network, int8=int8)
         else:
             results += _bench_torch(model, runtime, inputs, gflops, device=device, iters=iters, seconds=seconds,
                                     warmup=warmup)
@@ -240,18 +246,23 @@ def _bench_torch(model: Any, runtime: str, inputs: dict[int, np.ndarray], gflops
 
 
 def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], card: Any, gflops: Any, *,
-                       threads: int | None, providers: str, network: Any = None, **timing: Any) -> list[BenchResult]:
+                       threads: int | None, providers: str, network: Any = None, int8: dict | None = None,
+                       **timing: Any) -> list[BenchResult]:
     from zoo.runtime.providers import make_session
 
-    setup = 0.0
+    setup, runtime, fmt = 0.0, "onnxruntime-int8" if int8 else "onnxruntime", ""
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         if onnx_path is None:
             from zoo.export import export
+            from zoo.export.options import default_calibration
 
             start = time.perf_counter()
-            onnx_path = export(ref, Path(tmp) / "model.onnx", check=False, network=network).path
+            quantize = {"quantize": "auto", "calibration": default_calibration(ref), **int8} if int8 else {}
+            report = export(ref, Path(tmp) / "model.onnx", check=False, network=network, **quantize)
+            onnx_path, fmt = report.path, report.quantization.get("format", "")
             setup = time.perf_counter() - start
         session, provider = make_session(onnx_path, providers, threads=threads)
+        provider = f"{provider}, {fmt}" if fmt else provider
         graph_input = session.get_inputs()[0]
         raw = graph_input.type == "tensor(uint8)"
         out = []
@@ -263,6 +274,6 @@ def _bench_onnxruntime(onnx_path: Any, ref: Any, inputs: dict[int, np.ndarray], 
                 session.run(None, feed)
             except Exception as exc:  # noqa: BLE001 - a fixed-batch file
                 raise ZooError(f"'{onnx_path}' cannot run batch {batch}: {first_line(exc, 160)}") from None
-            out.append(_result("onnxruntime", provider, batch,
+            out.append(_result(runtime, provider, batch,
                                _time(lambda: session.run(None, feed), **timing), gflops, setup))
     return out

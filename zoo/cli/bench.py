@@ -19,6 +19,12 @@ def _rule(name: str, kind: str) -> click.ParamType:
     return api_rule(_bench_rules, name, kind)
 
 
+def _export_rules() -> Any:
+    from zoo.export.options import option_problem  # torch (the package's import): only when a value is checked
+
+    return option_problem
+
+
 def _bench_rules() -> Any:
     from zoo.bench import option_problem  # torch: only when a value is checked
 
@@ -30,7 +36,8 @@ def _bench_rules() -> Any:
 @click.option("--batch", "batches", type=_rule("batches", "text"), default="1,32", show_default=True,
               help="Comma-separated batch sizes.")
 @click.option("--runtime", "runtimes", type=_rule("runtimes", "text"), default=None,
-              help="Comma-separated: torch, torch-compile, onnxruntime [default: torch,onnxruntime; onnxruntime for .onnx].")
+              help="Comma-separated: torch, torch-compile, onnxruntime, onnxruntime-int8 (quantized as 'zoo export "
+                   "--quantize auto') [default: torch,onnxruntime; onnxruntime for .onnx].")
 @click.option("--iters", type=_rule("iters", "integer"), default=200, show_default=True, help="Most timed calls per cell.")
 @click.option("--seconds", type=_rule("seconds", "float"), default=2.0, show_default=True,
               help="Most seconds of timed calls per cell.")
@@ -40,10 +47,12 @@ def _bench_rules() -> Any:
               help="onnxruntime providers: auto, cpu, cuda (or onnxruntime's names), comma-separated.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="torch's device (auto: CUDA when torch sees a GPU).")
+@click.option("--max-accuracy-drop", type=api_rule(_export_rules, "max_accuracy_drop", "float"), default=1.0,
+              show_default=True, help="Accuracy points onnxruntime-int8's choice of int8 format may lose.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @network_option
 def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seconds: float, threads: int | None,
-                  providers: str, device: str, as_json: bool, network: str | None) -> None:
+                  providers: str, device: str, max_accuracy_drop: float, as_json: bool, network: str | None) -> None:
     """Time MODEL (registry name), CKPT or ONNX under each runtime and batch size.
 
     Latency is per batch (median, 90th percentile); throughput is images/s; GFLOP/s
@@ -55,7 +64,7 @@ def bench_command(ref: str, batches: str, runtimes: str | None, iters: int, seco
     if runtimes is None:
         runtimes = "onnxruntime" if kind_of(ref) == "onnx" else "torch,onnxruntime"
     results = bench(ref, batches=batches, runtimes=runtimes, iters=iters, seconds=seconds, threads=threads,
-                    providers=providers, device=device, network=network)
+                    providers=providers, device=device, network=network, max_accuracy_drop=max_accuracy_drop)
     if as_json:
         print_json([r.to_dict() for r in results])
         return

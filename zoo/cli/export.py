@@ -28,7 +28,14 @@ def _export_rules() -> Any:
               help="ONNX opset to ask for, 7 to 23; the one written is reported.")
 @click.option("--batch", type=api_rule(_export_rules, "batch", "text"), default="dynamic", show_default=True,
               help="'dynamic' or a fixed batch size.")
-@click.option("--quantize", type=click.Choice(["int8"]), help="Static int8 quantization (onnxruntime.quantization).")
+@click.option("--quantize", type=click.Choice(["int8", "int8-dynamic", "auto"]),
+              help="int8: static QDQ; int8-dynamic; auto: the fastest within --max-accuracy-drop (all measured).")
+@click.option("--max-accuracy-drop", type=api_rule(_export_rules, "max_accuracy_drop", "float"), default=1.0,
+              show_default=True, help="Accuracy points --quantize auto may lose (on labelled images; else top-1 "
+              "disagreement with fp32).")
+@click.option("--optimize", type=click.Choice(["auto", "none", "basic", "extended", "transformer"]), default="auto",
+              show_default=True, help="Graph optimisation: basic (portable), extended (onnxruntime CPU), transformer "
+              "(attention, LayerNorm, GELU fusions); auto: transformer for transformers, else basic.")
 @click.option("--calibration", type=NonEmptyPath(exists=True, file_okay=False),
               help="Image folder DIR/<class>/* to calibrate int8 on (default: the checkpoint's training data).")
 @click.option("--embed-preprocessing", is_flag=True, help="Graph takes uint8 NHWC pixels and normalises inside.")
@@ -39,8 +46,8 @@ def _export_rules() -> Any:
 @click.option("--no-check", is_flag=True, help="Skip the onnxruntime-vs-torch comparison.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @network_option
-def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: str | None, calibration: str | None,
-                   embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool,
+def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: str | None, max_accuracy_drop: float,
+                   optimize: str, calibration: str | None, embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool,
                    network: str | None) -> None:
     """Export CKPT (a .safetensors checkpoint) or MODEL (a registry name) to ONNX.
 
@@ -50,24 +57,20 @@ def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: 
     is written, onnxruntime is compared with torch at batch 1 and 3 on random and real
     images; the largest difference is reported.
     """
-    from pathlib import Path
-
     from zoo.export import export
     from zoo.resolver import kind_of
 
-    if quantize and calibration is None and kind_of(ref) == "checkpoint":
-        from zoo.checkpoint import read_card
+    if quantize and calibration is None:
+        from zoo.export.options import default_calibration
 
-        data = read_card(ref).training.get("data")
-        if data and Path(str(data)).is_dir():
-            calibration = str(data)
+        calibration = default_calibration(ref)
     if quantize and calibration is None:
         warn("no --calibration folder: int8 is calibrated on sample photos, and accuracy is not measured")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         report = export(ref, out, opset=opset, batch=batch, quantize=quantize, embed_preprocessing=embed_preprocessing,
                         check=not no_check, exporter=exporter, tolerance=tolerance, calibration=calibration,
-                        network=network)
+                        network=network, optimize=optimize, max_accuracy_drop=max_accuracy_drop)
     for w in caught:
         if "falling back" in str(w.message):
             warn(str(w.message))

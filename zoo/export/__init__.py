@@ -6,10 +6,13 @@ this order by :mod:`zoo.export.pipeline` (:func:`export`, :func:`export_model`):
 
 - :mod:`~zoo.export.options` -- every option checked once, before any work;
 - :mod:`~zoo.export.exporters` -- dynamo, TorchScript if it fails, and saving one file;
-- :mod:`~zoo.export.graph` -- onnx.checker, no ATen fallbacks, the batch axis, the opset written;
+- :mod:`~zoo.export.graph` -- onnx.checker (full), strict shape inference, shapes re-derived, no ATen
+  fallbacks, the batch axis, the opset written;
 - :mod:`~zoo.export.parity` -- onnxruntime vs torch on random inputs and real photos;
+- :mod:`~zoo.export.optimize` and :mod:`~zoo.export.attention` -- ``--optimize``: onnxruntime's offline
+  optimiser, and transformer fusions (attention as one node);
 - :mod:`~zoo.export.metadata` -- the card the file carries;
-- :mod:`~zoo.export.quantize` -- static int8, measured;
+- :mod:`~zoo.export.quantize` and :mod:`~zoo.export.int8_choice` -- int8 (static QDQ, dynamic, auto), measured;
 - :mod:`~zoo.export.inputs` and :mod:`~zoo.export.report` -- what goes in, what comes out.
 
 No submodule is named after a function here, so ``from zoo.export import export`` stays the function.

@@ -20,7 +20,7 @@ import torch
 
 from zoo.card import ModelCard
 from zoo.errors import ZooError, first_line
-from zoo.export.graph import check_graph
+from zoo.export.graph import check_graph, tidy_shapes
 from zoo.export.inputs import example_input
 from zoo.export.options import ExportOptions
 from zoo.export.report import ExportReport
@@ -47,7 +47,7 @@ def export_graph(net: torch.nn.Module, card: ModelCard, workdir: Path, opts: Exp
     for name in opts.exporters:
         path = workdir / f"{name}.onnx"
         try:
-            proto = _export_with(name, net, example, path, opts.opset, opts.fixed_batch, big)
+            proto = tidy_shapes(_export_with(name, net, example, path, opts.opset, opts.fixed_batch, big), big)
             check_graph(proto, opts.fixed_batch, path if big else None)
             report.exporter = name
             return proto

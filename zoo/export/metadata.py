@@ -36,6 +36,8 @@ def exported_card(card: ModelCard, model: torch.nn.Module, report: ExportReport,
         "batch": report.batch,
         "gflops_per_image": round(gflops_per_image(model, card), 6),
     })
+    if report.optimization:
+        extra["optimization"] = {k: v for k, v in report.optimization.items() if k != "fused"}
     if report.max_abs_diff is not None:
         extra["parity_max_abs_diff"] = float(f"{report.max_abs_diff:.3g}")
     versions = {**card.versions, "zoo": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
@@ -43,10 +45,14 @@ def exported_card(card: ModelCard, model: torch.nn.Module, report: ExportReport,
     return card.replace(versions=versions, extra=extra)
 
 
+QUANTIZATION = {"int8": "int8 static QDQ, per-channel weights (onnxruntime.quantization)",
+                "int8-dynamic": "int8 dynamic, MatMul/Gemm/Attention weights (onnxruntime.quantization)"}
+
+
 def with_int8(card: ModelCard, figures: dict[str, Any]) -> ModelCard:
     """The exported card of the int8 file: how it was quantized and what that measured."""
-    int8 = {k: v for k, v in figures.items() if k != "calibration"}
-    return card.replace(extra={**card.extra, "quantization": "int8 static QDQ (onnxruntime.quantization)",
+    int8 = {k: v for k, v in figures.items() if k not in ("calibration", "summary")}
+    return card.replace(extra={**card.extra, "quantization": QUANTIZATION[figures.get("format", "int8")],
                                "int8": int8})
 
 

@@ -17,8 +17,11 @@ from zoo.card import ModelCard
 from zoo.errors import ZooError
 from zoo.values import real, shown, whole
 
-__all__ = ["ExportOptions", "onnx_path", "default_out", "option_problem", "EXPORTERS", "DEFAULT_OPSET"]
+__all__ = ["ExportOptions", "onnx_path", "default_out", "option_problem", "EXPORTERS", "DEFAULT_OPSET",
+           "QUANTIZE", "OPTIMIZE", "default_calibration"]
 
+QUANTIZE = ("int8", "int8-dynamic", "auto")  # int8: static QDQ; auto: the fastest within --max-accuracy-drop
+OPTIMIZE = ("auto", "none", "basic", "extended", "transformer")  # zoo.export.optimize.LEVELS
 EXPORTERS = ("dynamo", "torchscript")  # tried in this order by exporter="auto"
 DEFAULT_OPSET = 18
 OPSETS = (7, 23)  # what torch's exporters write
@@ -34,31 +37,36 @@ class ExportOptions:
 
     opset: int = DEFAULT_OPSET
     batch: str | int = "dynamic"  # or a fixed batch size (fixed_batch)
-    quantize: str | None = None  # "int8"
+    quantize: str | None = None  # one of QUANTIZE
     embed_preprocessing: bool = False
     check: bool = True
     exporter: str = "auto"  # or one of EXPORTERS
     tolerance: float = 1e-4
     calibration: str | os.PathLike | None = None
     calibration_size: int = 64
+    optimize: str = "auto"  # one of OPTIMIZE
+    max_accuracy_drop: float = 1.0  # points, for quantize="auto"
     fixed_batch: int | None = field(init=False, default=None)  # None: a dynamic batch
 
     def __post_init__(self) -> None:
-        if self.quantize not in (None, "", "int8"):
-            raise ZooError(f"--quantize takes int8, not '{self.quantize}'")
+        if self.quantize not in (None, "", *QUANTIZE):
+            raise ZooError(f"--quantize takes {', '.join(QUANTIZE)}, not '{self.quantize}' (int8 formats)")
+        if self.optimize not in OPTIMIZE:
+            raise ZooError(f"--optimize takes {', '.join(OPTIMIZE)}, not '{self.optimize}'")
         if self.exporter not in ("auto", *EXPORTERS):
             raise ZooError(f"exporter must be auto, dynamo or torchscript, not '{self.exporter}'")
-        for name in ("opset", "batch", "tolerance"):
+        for name in ("opset", "batch", "tolerance", "max_accuracy_drop"):
             problem = option_problem(name, getattr(self, name))
             if problem:
-                raise ZooError(f"--{name} {problem}")
+                raise ZooError(f"--{name.replace('_', '-')} {problem}")
         fixed = None if str(self.batch).strip().lower() == "dynamic" else int(self.batch)
         if fixed and self.quantize:
-            raise ZooError("--quantize int8 needs a dynamic batch (calibration and measurement use several sizes)")
+            raise ZooError(f"--quantize {self.quantize} needs a dynamic batch (calibration and measurement use several sizes)")
         if _count(self.calibration_size, 1) is None:
             raise ZooError(f"int8 needs at least one calibration image, not {self.calibration_size}")
         normal = {"opset": int(self.opset), "quantize": self.quantize or None, "tolerance": float(self.tolerance),
-                  "calibration_size": int(self.calibration_size), "fixed_batch": fixed}
+                  "calibration_size": int(self.calibration_size), "fixed_batch": fixed,
+                  "max_accuracy_drop": float(self.max_accuracy_drop)}
         for name, value in normal.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
 
@@ -85,8 +93,20 @@ def default_out(ref: Any, card: ModelCard, quantize: str | None) -> Path:
     return Path(card.name.replace("/", "_").replace(":", "_") + suffix)
 
 
+def default_calibration(ref: Any) -> str | None:
+    """The folder a checkpoint records as its training data, when it still exists; else None."""
+    from zoo.resolver import kind_of  # the resolver: only when asked
+
+    if kind_of(ref) != "checkpoint":
+        return None
+    from zoo.checkpoint import read_card
+
+    data = read_card(ref).training.get("data")
+    return str(data) if data and Path(str(data)).is_dir() else None
+
+
 def option_problem(name: str, value: Any) -> str | None:
-    """What is wrong with ``value`` for ``opset``, ``batch`` or ``tolerance`` (``"must be ..., not ..."``),
+    """What is wrong with ``value`` for ``opset``, ``batch``, ``tolerance`` or ``max_accuracy_drop`` (``"must be ..., not ..."``),
     or None: the one rule behind :class:`ExportOptions` and the ``zoo export`` flags."""
     if name == "opset":
         ok = _count(value, OPSETS[0], OPSETS[1]) is not None
@@ -100,6 +120,10 @@ def option_problem(name: str, value: Any) -> str | None:
         ok = number is not None and number >= 0
         return None if ok else (f"must be 0 (exact equality) or a positive finite number, not {shown(value)}; "
                                 "--no-check skips the comparison")
+    if name == "max_accuracy_drop":
+        number = real(value)
+        ok = number is not None and 0 <= number <= 100
+        return None if ok else f"must be a number of accuracy points from 0 to 100, not {shown(value)}"
     raise KeyError(name)
 
 

@@ -1,4 +1,5 @@
-"""The export, in order: options, exporter, graph checks, parity, metadata, int8, then one atomic move.
+"""The export, in order: options, exporter, graph checks, parity, optimisation (parity again), metadata, int8,
+then one atomic move.
 
 Everything happens in a hidden temporary folder beside the output (:func:`zoo.atomic.atomic_dir`);
 only a fully checked file is moved into place, durably, so a failed export writes nothing, and a
@@ -7,8 +8,10 @@ full disk or read-only folder ends as one :class:`~zoo.errors.OutputError` namin
 
 from __future__ import annotations
 
+import copy
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,10 @@ from zoo.atomic import REFUSED, atomic_dir, clean_stale, publish
 from zoo.card import ModelCard
 from zoo.errors import ZooError, os_errno, write_error
 from zoo.export.exporters import export_graph, save, too_big
-from zoo.export.graph import written_opset
+from zoo.export.graph import check_graph, tidy_shapes, written_opset
 from zoo.export.inputs import RawPixelInput
 from zoo.export.metadata import exported_card, set_metadata, with_int8
+from zoo.export.optimize import optimize_graph
 from zoo.export.options import ExportOptions, default_out, onnx_path
 from zoo.export.parity import check_parity
 from zoo.export.quantize import quantize_int8
@@ -44,7 +48,11 @@ def export(ref: str | os.PathLike, out: str | os.PathLike | None = None, *, netw
     Keyword options (:class:`~zoo.export.options.ExportOptions`, all checked before any work):
         opset: ONNX opset to ask for (default 18); the one written is checked and reported.
         batch: ``"dynamic"`` (default) or a fixed batch size.
-        quantize: ``"int8"`` for static int8 quantization (see :mod:`zoo.export.quantize`).
+        quantize: ``"int8"`` (static QDQ), ``"int8-dynamic"``, or ``"auto"``: the fastest of both within
+            ``max_accuracy_drop`` points, refused with the measured figures when none is (:mod:`zoo.export.quantize`).
+        max_accuracy_drop: accuracy points ``quantize="auto"`` may lose (default 1).
+        optimize: ``"auto"`` (default), ``"none"``, ``"basic"``, ``"extended"`` or ``"transformer"``
+            (:mod:`zoo.export.optimize`); the optimised graph is checked against torch again.
         embed_preprocessing: the graph takes uint8 NHWC pixels and normalises inside.
         check: compare onnxruntime with torch on random and real images; fail above tolerance.
         exporter: ``"auto"`` (dynamo, then TorchScript with a warning), ``"dynamo"`` or ``"torchscript"``.
@@ -87,14 +95,16 @@ def _export(model: torch.nn.Module, card: ModelCard, out: Path, opts: ExportOpti
             report.notes.append("parity check skipped: model over 2 GB")
         elif opts.check:
             check_parity(net, proto.SerializeToString(), card, opts, report)
+        proto = _optimize(net, proto, card, opts, report, tmp, big)
 
         final_card = exported_card(card, model, report, source=source, source_sha256=source_sha256)
         final = tmp / "final.onnx"
         set_metadata(proto, final_card)
         save(proto, final, big, out.name)
-        if opts.quantize == "int8":
-            report.quantization = quantize_int8(final, tmp / "int8.onnx", card, calibration=opts.calibration,
-                                                calibration_size=opts.calibration_size, workdir=tmp)
+        if opts.quantize:
+            report.quantization = quantize_int8(final, tmp / "int8.onnx", card, fmt=opts.quantize,
+                                                calibration=opts.calibration, calibration_size=opts.calibration_size,
+                                                workdir=tmp, max_drop=opts.max_accuracy_drop)
             int8 = onnx.load(str(tmp / "int8.onnx"))
             set_metadata(int8, with_int8(final_card, report.quantization))
             save(int8, final, False, out.name)
@@ -102,6 +112,36 @@ def _export(model: torch.nn.Module, card: ModelCard, out: Path, opts: ExportOpti
     report.size_bytes = out.stat().st_size
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _optimize(net: torch.nn.Module, proto: onnx.ModelProto, card: ModelCard, opts: ExportOptions,
+              report: ExportReport, tmp: Path, big: bool) -> onnx.ModelProto:
+    """``proto`` optimised at ``opts.optimize``, checked like the exporter's graph and against torch again;
+    the exporter's graph, with a warning, when the optimiser fails or its graph does not match torch."""
+    if opts.optimize == "none":
+        return proto
+    if big:
+        report.notes.append("graph optimisation skipped: model over 2 GB")
+        return proto
+    parity = copy.copy(report)
+    parity.notes = list(report.notes)
+    try:
+        optimized, facts = optimize_graph(proto, opts.optimize, tmp)
+        if facts["level"] == "none":
+            return proto
+        optimized = tidy_shapes(optimized)
+        check_graph(optimized, opts.fixed_batch)
+        if opts.check:
+            check_parity(net, optimized.SerializeToString(), card, opts, report)
+    except ZooError as exc:
+        for name in ("max_abs_diff", "tolerance", "checked_batches", "real_images", "notes"):
+            setattr(report, name, getattr(parity, name))  # the exporter's graph's figures stand
+        reason = f"--optimize {opts.optimize}: {exc}; the graph is kept as exported"
+        warnings.warn(reason, stacklevel=4)
+        report.notes.append(reason)
+        return proto
+    report.optimization = facts
+    return optimized
 
 
 def _export_graph(net: torch.nn.Module, card: ModelCard, tmp: Path, opts: ExportOptions, big: bool,

@@ -1,18 +1,16 @@
-"""Static int8 quantization of an exported file, calibrated on a few training images, and measured.
+"""int8 quantization of an exported file: static QDQ calibrated on the user's images, or dynamic; measured.
 
 onnxruntime's quantization pre-processing (shape inference + graph optimisation) runs first:
 without it, quantized ResNets did not run here. Static QDQ (uint8 activations, int8
-per-channel weights) is the path for CNNs; ``quantize_dynamic`` made conv nets ~4x slower.
-Size, speed and accuracy are measured on this machine, because int8 accuracy depends on
-the CPU (VNNI or not).
+per-channel weights) is the path for CNNs; dynamic quantization is limited to MatMul, Gemm and
+Attention (on convolutions it made conv nets ~4x slower): it suits transformers and large
+fully-connected layers. Size, speed and accuracy are measured on this machine
+(:mod:`zoo.export.int8_choice`), because both depend on the CPU (VNNI or not).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from onnxruntime.quantization import (
     CalibrationMethod,
     QuantFormat,
     QuantType,
+    quantize_dynamic,
     quantize_static,
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -29,11 +28,17 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from zoo.card import ModelCard
 from zoo.data import open_dataset
 from zoo.errors import ZooError, first_line
-from zoo.export.inputs import model_input, sample_pixels
+from zoo.export.inputs import sample_pixels
+from zoo.export.int8_choice import choose, feed, measure_candidates
 from zoo.preprocess import Preprocess
 from zoo.runtime.providers import make_session
 
-__all__ = ["quantize_int8", "calibration_set", "compare_models"]
+__all__ = ["quantize_int8", "calibration_set", "compare_models", "write_format", "FORMATS", "DYNAMIC_OPS"]
+
+#: the int8 formats ``auto`` measures: static QDQ (uint8 activations, int8 per-channel weights, calibrated)
+#: and dynamic (int8 weights, activations quantized per call; MatMul/Gemm/Attention only, where it pays)
+FORMATS = ("int8", "int8-dynamic")
+DYNAMIC_OPS = ("MatMul", "Gemm", "Attention")
 
 
 def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibration_size: int = 64,
@@ -66,13 +71,69 @@ def calibration_set(card: ModelCard, folder: str | os.PathLike | None, *, calibr
     return calib, evals, labels, f"{len(calib)} images from {folder}, accuracy on {len(evals)} others"
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibration: Any = None,
-                  calibration_size: int = 64, workdir: Path | None = None) -> dict[str, Any]:
-    """Write the static-int8 version of ``fp32_path`` to ``out_path``; return measured figures."""
+def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, fmt: str = "int8", calibration: Any = None,
+                  calibration_size: int = 64, workdir: Path | None = None, max_drop: float = 1.0) -> dict[str, Any]:
+    """Write the int8 version of ``fp32_path`` to ``out_path`` in ``fmt``; return measured figures.
+
+    ``fmt``: ``int8`` (static QDQ), ``int8-dynamic``, or ``auto``: each of :data:`FORMATS` written and
+    measured, the fastest at batch 1 within ``max_drop`` accuracy points kept
+    (:func:`zoo.export.int8_choice.choose`, which refuses with every candidate's figures when none is).
+    """
     calib, evals, labels, described = calibration_set(card, calibration, calibration_size=calibration_size)
+    workdir = Path(workdir or out_path.parent)
+    formats = FORMATS if fmt == "auto" else (fmt,)
+    written: dict[str, Path | str] = {}
+    for name in formats:
+        path = workdir / f"{name}.onnx"
+        try:
+            write_format(name, fp32_path, path, card, calib, workdir)
+            written[name] = path
+        except ZooError as exc:
+            if fmt != "auto":
+                raise
+            written[name] = str(exc)  # a candidate that could not be written is listed as such
+    measured = measure_candidates(fp32_path, written, card, evals, labels)
+    best = choose(measured, max_drop) if fmt == "auto" else measured[fmt]
+    Path(written[best["format"]]).replace(out_path)
+    best = {**best, "calibration": described}
+    if fmt == "auto":
+        best["candidates"] = {m["format"]: m.get("summary", "") for m in measured.values()}
+    return best
+
+
+def write_format(fmt: str, fp32_path: Path, out_path: Path, card: ModelCard, calib: np.ndarray,
+                 workdir: Path) -> None:
+    """``fp32_path`` as ``fmt`` int8 (static QDQ calibrated on ``calib``, or dynamic) at ``out_path``."""
+    prepped = _pre_process(fp32_path, workdir / f"prepped-{fmt}.onnx")
+    try:
+        if fmt == "int8-dynamic":
+            quantize_dynamic(str(prepped), str(out_path), weight_type=QuantType.QInt8, per_channel=False,
+                             op_types_to_quantize=list(DYNAMIC_OPS))
+        else:
+            quantize_static(str(prepped), str(out_path), _reader(fp32_path, card, calib), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"CalibTensorRangeSymmetric": False})
+    except Exception as exc:  # noqa: BLE001
+        raise ZooError(f"{fmt} quantization failed: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def _pre_process(fp32_path: Path, prepped: Path) -> Path:
+    """onnxruntime's pre-processing; its symbolic shape inference first (it knows the ``com.microsoft``
+    operators a transformer graph holds, which onnx's does not), then without it, else the file as it is."""
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=skip_symbolic)
+            return prepped
+        except Exception:  # noqa: BLE001,S112 - pre-processing is an optimisation; the next way, then none
+            continue
+    return fp32_path
+
+
+def _reader(fp32_path: Path, card: ModelCard, calib: np.ndarray) -> CalibrationDataReader:
     session, _ = make_session(fp32_path, "cpu")
     input_name = session.get_inputs()[0].name
-    feeds = [_feed(session, card, calib[i:i + 8]) for i in range(0, len(calib), 8)]
+    feeds = [feed(session, card, calib[i:i + 8]) for i in range(0, len(calib), 8)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -82,63 +143,10 @@ def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, calibrati
             batch = next(self._it, None)
             return None if batch is None else {input_name: batch}
 
-    workdir = Path(workdir or out_path.parent)
-    prepped = workdir / "prepped.onnx"
-    try:
-        quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=True)
-    except Exception:  # noqa: BLE001 - pre-processing is an optimisation; quantize the original then
-        prepped = fp32_path
-    try:
-        quantize_static(str(prepped), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        extra_options={"CalibTensorRangeSymmetric": False})
-    except Exception as exc:  # noqa: BLE001
-        raise ZooError(f"int8 quantization failed: {type(exc).__name__}: {first_line(exc)}") from None
-    figures = compare_models(fp32_path, out_path, card, evals, labels)
-    figures["calibration"] = described
-    return figures
+    return Reader()
 
 
 def compare_models(fp32_path: Path, int8_path: Path, card: ModelCard, pixels: np.ndarray,
                    labels: np.ndarray | None, *, repeats: int = 20) -> dict[str, Any]:
     """Size, speed (batch 1 and 32, onnxruntime CPU) and accuracy of the fp32 and int8 files."""
-    out: dict[str, Any] = {
-        "size_fp32_mb": round(os.path.getsize(fp32_path) / 1e6, 3),
-        "size_int8_mb": round(os.path.getsize(int8_path) / 1e6, 3),
-    }
-    predictions, speed = {}, {}
-    for tag, path in (("fp32", fp32_path), ("int8", int8_path)):
-        session, _ = make_session(path, "cpu")
-        name = session.get_inputs()[0].name
-        x = _feed(session, card, pixels)
-        predictions[tag] = np.concatenate(
-            [session.run(None, {name: x[i:i + 64]})[0].argmax(1) for i in range(0, len(x), 64)])
-        for batch in (1, 32):
-            xb = np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])))
-            speed[(tag, batch)] = _median_seconds(functools.partial(session.run, None, {name: xb}), repeats) / batch
-    out["top1_agreement"] = round(float(np.mean(predictions["fp32"] == predictions["int8"])), 4)
-    if labels is not None:
-        out["accuracy_fp32"] = round(float(np.mean(predictions["fp32"] == labels)), 4)
-        out["accuracy_int8"] = round(float(np.mean(predictions["int8"] == labels)), 4)
-        out["accuracy_change_points"] = round(100 * (out["accuracy_int8"] - out["accuracy_fp32"]), 2)
-    for batch in (1, 32):
-        out[f"img_per_s_fp32_b{batch}"] = round(1 / speed[("fp32", batch)], 1)
-        out[f"img_per_s_int8_b{batch}"] = round(1 / speed[("int8", batch)], 1)
-        out[f"speedup_b{batch}"] = round(speed[("fp32", batch)] / speed[("int8", batch)], 2)
-    return out
-
-
-def _feed(session: Any, card: ModelCard, pixels: np.ndarray) -> np.ndarray:
-    """Pixels as ``session``'s graph takes them (uint8 NHWC with embedded preprocessing)."""
-    return model_input(pixels, card, raw=session.get_inputs()[0].type == "tensor(uint8)")
-
-
-def _median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return measure_candidates(fp32_path, {"int8": int8_path}, card, pixels, labels, repeats=repeats)["int8"]

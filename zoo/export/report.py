@@ -29,6 +29,7 @@ class ExportReport:
     size_bytes: int = 0
     seconds: float = 0.0
     quantization: dict[str, Any] = field(default_factory=dict)
+    optimization: dict[str, Any] = field(default_factory=dict)  # level, nodes_before, nodes_after, fused
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str]]:
@@ -48,8 +49,16 @@ class ExportReport:
                                     f"at batch {batches}, random + {self.real_images} real images")))
         else:
             rows.append(("parity", "not checked (--no-check)"))
+        if self.optimization:
+            o = self.optimization
+            fused = ", ".join(f"{op.removeprefix('com.microsoft.')} {n}" for op, n in o.get("fused", {}).items())
+            rows.append(("optimize", f"{o['level']}: {o['nodes_before']} -> {o['nodes_after']} nodes"
+                                     + (f" ({fused})" if fused else "")))
         for key, value in self.quantization.items():
-            rows.append((f"int8 {key}", str(value)))
+            if key == "candidates":
+                rows.extend(("int8 candidate", str(v)) for v in value.values())
+            elif key != "summary":
+                rows.append((f"int8 {key}", str(value)))
         rows.extend(("note", note) for note in self.notes)
         rows.append(("time", f"{self.seconds:.1f} s"))
         return rows
