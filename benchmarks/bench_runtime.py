@@ -2,8 +2,8 @@
 
 Models: digitnet, alexnet, timm/resnet18, timm/mobilenetv3_small_100, timm/efficientnet_b0,
 timm/convnext_atto, timm/vit_tiny_patch16_224 (random weights: speed does not depend on them).
-Every figure is measured on this machine by zoo.bench (median of timed calls after warm-up;
-export, quantization and compile times excluded). onnxruntime fp32 is zoo's default export
+Every figure is measured on this machine by ``zoo bench --json`` (median of timed calls after
+warm-up; export, quantization and compile times excluded), each runtime in a process of its own. onnxruntime fp32 is zoo's default export
 (``--optimize auto``); onnxruntime int8 is ``--quantize auto`` (the fastest int8 format; with
 random weights and no labelled data the accuracy budget is meaningless, so ``--max-accuracy-drop``
 defaults to 100 here and each cell prints the format chosen). GFLOP/s (torch's FlopCounterMode,
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -53,31 +54,24 @@ def matmul_ceiling(threads: int | None, size: int = 2048, seconds: float = 2.0) 
 
 def speed_table(models: list[str], runtimes: tuple[str, ...], seconds: float, threads: int | None, device: str,
                 providers: str, max_drop: float, ceiling: float) -> list[dict]:
-    from zoo.bench import bench
-    from zoo.errors import ZooError
-
     rows: list[dict] = []
     print(f"{'model':28s} {'batch':>5s} " + " ".join(f"{label + ' img/s':>15s}" for _, label in COLUMNS)
           + f" {'GFLOP/s (best)':>15s} {'% ceiling':>9s} {'best/eager':>10s} {'int8/fp32':>9s}  int8 format")
     for model in models:
         cells = {}
         for runtime in runtimes:
-            try:
-                for r in bench(model, batches=BATCHES, runtimes=(runtime,), seconds=seconds, iters=500,
-                               threads=threads, device=device, providers=providers, max_accuracy_drop=max_drop):
-                    cells[(runtime, r.batch)] = r
-            except ZooError as exc:
-                print(f"{model}: {runtime} failed: {exc}", flush=True)
+            for r in _bench_alone(model, runtime, seconds, threads, device, providers, max_drop):
+                cells[(runtime, r["batch"])] = r
         for batch in BATCHES:
             got = {rt: cells.get((rt, batch)) for rt, _ in COLUMNS}
             eager, fp32, int8 = got["torch"], got["onnxruntime"], got["onnxruntime-int8"]
             ort = [r for r in (fp32, int8) if r]
-            best = max(ort, key=lambda r: r.images_per_s) if ort else None
-            row = {"model": model, "batch": batch, **{rt: (r.images_per_s if r else None) for rt, r in got.items()},
-                   "best_vs_eager": best.images_per_s / eager.images_per_s if best and eager else None,
-                   "int8_vs_fp32": int8.images_per_s / fp32.images_per_s if int8 and fp32 else None,
-                   "gflops_per_s": best.gflops_per_s if best else None,
-                   "int8_format": int8.provider.split(", ")[-1] if int8 else ""}
+            best = max(ort, key=lambda r: r["images_per_s"]) if ort else None
+            row = {"model": model, "batch": batch, **{rt: (r["images_per_s"] if r else None) for rt, r in got.items()},
+                   "best_vs_eager": best["images_per_s"] / eager["images_per_s"] if best and eager else None,
+                   "int8_vs_fp32": int8["images_per_s"] / fp32["images_per_s"] if int8 and fp32 else None,
+                   "gflops_per_s": best["gflops_per_s"] if best else None,
+                   "int8_format": int8["provider"].split(", ")[-1] if int8 else ""}
             rows.append(row)
             fmt = " ".join(f"{(f'{row[rt]:,.1f}' if row[rt] else '-'):>15s}" for rt, _ in COLUMNS)
             gfs = row["gflops_per_s"]
@@ -85,6 +79,23 @@ def speed_table(models: list[str], runtimes: tuple[str, ...], seconds: float, th
                   f"{_shown(gfs and 100 * gfs / ceiling, '.0f', ' %'):>9s} {_shown(row['best_vs_eager'], '.2f', 'x'):>10s} "
                   f"{_shown(row['int8_vs_fp32'], '.2f', 'x'):>9s}  {row['int8_format']}", flush=True)
     return rows
+
+
+def _bench_alone(model: str, runtime: str, seconds: float, threads: int | None, device: str, providers: str,
+                 max_drop: float) -> list[dict]:
+    """``zoo bench --json`` for one runtime, in a process of its own: an idle thread pool of another
+    runtime (or of another model's session) cannot then take cores from the one being timed."""
+    argv = [sys.executable, "-m", "zoo", "bench", model, "--runtime", runtime, "--batch", ",".join(map(str, BATCHES)),
+            "--seconds", str(seconds), "--device", device, "--providers", providers,
+            "--max-accuracy-drop", str(max_drop), "--json"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["no output"]
+        print(f"{model}: {runtime} failed: {lines[-1]}", flush=True)
+        return []
+    return json.loads(result.stdout)
 
 
 def _shown(value: float | None, spec: str, unit: str = "") -> str:

@@ -2,7 +2,7 @@
 # GPU paths, proven in one run (issue 13, item 3): <= 6 minutes on one GPU, installs nothing
 # beyond the README's set-up (bash scripts/test.sh or scripts/demo.sh made .venv), and ends
 # with a PASS / FAIL / SKIP table. Run it first on any GPU machine, and put its output in
-# docs/export.md ("GPU") and the issue's closing note.
+# docs/performance.md ("GPU") and the issue's closing note.
 #
 #   bash benchmarks/gpu_check.sh [WORKDIR]        # default: a temporary folder, removed at the end
 #

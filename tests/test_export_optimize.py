@@ -88,6 +88,16 @@ def test_optimize_levels_and_bad_value(tmp_path):
         export("digitnet", tmp_path / "x.onnx", optimize="fastest")
 
 
+def test_optimize_transformer_without_attention_declares_the_operators_it_writes(tmp_path):
+    """ConvNeXt: no attention, but GELU and LayerNorm fuse into com.microsoft operators; the file
+    must import that domain (it once fell back: "No opset import for domain com.microsoft")."""
+    report = export("timm/test_convnext", tmp_path / "c.onnx", optimize="transformer")
+    assert report.optimization["level"] == "transformer", report.notes
+    proto = _strictly_valid(report.path)
+    assert "com.microsoft" in {n.domain for n in proto.graph.node}
+    assert report.max_abs_diff <= report.tolerance
+
+
 @pytest.mark.fault("the optimised graph no longer matches torch (a fusion gone wrong)",
                    "a warning; the exporter's graph is written instead, with its own parity figures")
 def test_optimized_graph_that_differs_is_not_written(tmp_path, monkeypatch):
@@ -151,9 +161,12 @@ def test_quantize_auto_picks_a_format_within_budget(checkpoint, digits, tmp_path
     q = report.quantization
     assert q["format"] in ("int8", "int8-dynamic") and q["drop_points"] <= 1.0
     assert set(q["candidates"]) == {"int8", "int8-dynamic"}
+    within = [c for c in q["candidates"].values() if c["drop_points"] <= 1.0]
+    assert q["img_per_s_int8_b1"] == max(c["img_per_s_int8_b1"] for c in within)  # the fastest within budget
     assert q["accuracy_fp32"] > 0.9 and q["img_per_s_int8_b1"] > 0
     card = read_onnx_card(report.path)
     assert card.extra["int8"]["format"] == q["format"] and card.extra["quantization"].startswith("int8")
+    assert card.extra["int8"]["candidates"][q["format"]]["accuracy_int8"] == q["accuracy_int8"]
     assert card.labels and Predictor(report.path).predict(np.zeros((28, 28), np.uint8)).label in card.labels
     with pytest.raises(ZooError, match="--max-accuracy-drop"):
         export(checkpoint, tmp_path / "x.onnx", quantize="auto", max_accuracy_drop=-1)

@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image
 
 
-def digit_folder(root: Path, per_class: int | None = None, part: str | None = None) -> Path:
+def digit_folder(root: Path, per_class: int | None = None, part: str | None = None, test_every: int = 4) -> Path:
     """scikit-learn's handwritten digits as PNG files in ``root/<digit>/``, 28 x 28 white on black.
 
-    ``part``: ``"train"`` (3 of every 4 images of each digit) or ``"test"`` (the 4th), else all.
+    ``part``: ``"test"`` (every ``test_every``-th image of each digit) or ``"train"`` (the others), else all.
     """
     from sklearn.datasets import load_digits
 
@@ -29,7 +29,7 @@ def digit_folder(root: Path, per_class: int | None = None, part: str | None = No
         if per_class is not None and counts.get(label, 0) >= per_class:
             continue
         counts[label] = counts.get(label, 0) + 1
-        if part is not None and (counts[label] % 4 == 0) != (part == "test"):
+        if part is not None and (counts[label] % test_every == 0) != (part == "test"):
             continue
         pixels = np.clip(image / 16.0 * 255.0, 0, 255).astype(np.uint8)
         big = Image.fromarray(pixels).resize((20, 20), Image.Resampling.BILINEAR)

@@ -24,3 +24,15 @@ def test_python_checks_pass_on_cpu(check, capsys):
 
     assert gpu_check.main([check, "--cpu", "--model", "digitnet"]) == gpu_check.PASS
     assert capsys.readouterr().out.strip()
+
+
+def test_script_without_a_gpu_says_so_and_passes(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the script would run every check (benchmarks/gpu_check.sh)")
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(tmp_path / "work")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "GPUs torch sees: 0" in result.stdout
+    assert "no CUDA GPU here: nothing to check" in result.stdout

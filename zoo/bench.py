@@ -131,13 +131,13 @@ def bench(
         iters, seconds: each cell stops at whichever comes first (at least 3 timed calls).
         warmup: untimed calls first.
         threads: CPU threads for both torch and onnxruntime, 1 to 1024 (default: each runtime's own).
-
-    Every option is checked (:func:`option_problem`) before anything is loaded.
         providers: onnxruntime providers (``auto``, ``cpu``, ``cuda``).
         device: torch's device: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``.
         onnx_file: an already exported file to time for the onnxruntime runtime.
         network: for a checkpoint of a network defined in Python: its ``FILE.py:NAME`` again.
         max_accuracy_drop: accuracy points ``onnxruntime-int8``'s choice of format may lose (default 1).
+
+    Every option is checked (:func:`option_problem`) before anything is loaded.
     """
     from zoo.resolver import kind_of, resolve_card
 

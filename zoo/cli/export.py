@@ -47,8 +47,8 @@ def _export_rules() -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @network_option
 def export_command(ref: str, out: str | None, opset: int, batch: str, quantize: str | None, max_accuracy_drop: float,
-                   optimize: str, calibration: str | None, embed_preprocessing: bool, exporter: str, tolerance: float, no_check: bool, as_json: bool,
-                   network: str | None) -> None:
+                   optimize: str, calibration: str | None, embed_preprocessing: bool, exporter: str, tolerance: float,
+                   no_check: bool, as_json: bool, network: str | None) -> None:
     """Export CKPT (a .safetensors checkpoint) or MODEL (a registry name) to ONNX.
 
     The file carries the model card in metadata_props: labels, input size, channels,

@@ -119,7 +119,15 @@ def _transformer(proto: onnx.ModelProto, workdir: Path) -> onnx.ModelProto:
                                    use_gpu=False, only_onnxruntime=False)
     finally:
         quiet.setLevel(old)
+    _declare_domains(fused.model)
     return _keep_identity(proto, fused.model)
+
+
+def _declare_domains(proto: onnx.ModelProto) -> None:
+    """An opset import for every operator domain the graph uses (the fusions do not always add ``com.microsoft``)."""
+    declared = {o.domain for o in proto.opset_import}
+    for domain in sorted({n.domain for n in proto.graph.node} - declared - {"ai.onnx"}):
+        proto.opset_import.append(onnx.helper.make_opsetid(domain, 1))
 
 
 def _keep_identity(original: onnx.ModelProto, optimized: onnx.ModelProto) -> onnx.ModelProto:

@@ -1,11 +1,12 @@
 """Parity: onnxruntime (CPU) against torch on random inputs and real photos, with a float32 floor.
 
-The largest absolute difference must stay within ``tolerance x max(1, max|torch logits|)``.
-One exception, for networks that amplify rounding: when torch's own float32 result is
-further than that from a float64 evaluation of the same network (:func:`float32_error`, its
-rounding floor), onnxruntime -- another float32 evaluation, with other kernels -- is held to
-:data:`FLOAT32_FLOOR_FACTOR` times that floor instead, and the report says so in a note.
-A wrong graph misses by far more; ``tolerance=0`` demands exact equality and skips the floor.
+The largest absolute difference must stay within ``tolerance x max(1, max|torch logits|)``, or,
+for networks that amplify rounding, within :data:`FLOAT32_FLOOR_FACTOR` times torch's own
+float32 error (its distance from a float64 evaluation of the same network,
+:func:`float32_error`: the rounding floor), whichever is larger: onnxruntime is another float32
+evaluation, with other kernels, and may land a few times farther from the exact result than
+torch does. The report says so in a note when the floor decided. A wrong graph misses by far
+more; ``tolerance=0`` demands exact equality and skips the floor.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def check_parity(net: torch.nn.Module, onnx_bytes: bytes, card: ModelCard, opts:
         # Winograd, fused batch norm); an order of magnitude above that floor is what no
         # faithful export exceeds, and what a wrong graph far exceeds.
         floor = float32_error(net, inputs) if opts.tolerance > 0 else 0.0
-        if floor <= report.tolerance or worst > FLOAT32_FLOOR_FACTOR * floor:
+        if worst > FLOAT32_FLOOR_FACTOR * floor:
             raise ZooError(
                 f"onnxruntime differs from torch by {worst:.2e} (tolerance {report.tolerance:.1e}; torch's "
                 f"own float32 error {floor:.1e}); try --opset 17 or the other exporter, or --no-check"

@@ -10,7 +10,10 @@ fully-connected layers. Size, speed and accuracy are measured on this machine
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +100,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, card: ModelCard, *, fmt: str 
     Path(written[best["format"]]).replace(out_path)
     best = {**best, "calibration": described}
     if fmt == "auto":
-        best["candidates"] = {m["format"]: m.get("summary", "") for m in measured.values()}
+        best["candidates"] = {m["format"]: m for m in measured.values()}  # every format's figures
     return best
 
 
@@ -106,16 +109,30 @@ def write_format(fmt: str, fp32_path: Path, out_path: Path, card: ModelCard, cal
     """``fp32_path`` as ``fmt`` int8 (static QDQ calibrated on ``calib``, or dynamic) at ``out_path``."""
     prepped = _pre_process(fp32_path, workdir / f"prepped-{fmt}.onnx")
     try:
-        if fmt == "int8-dynamic":
-            quantize_dynamic(str(prepped), str(out_path), weight_type=QuantType.QInt8, per_channel=False,
-                             op_types_to_quantize=list(DYNAMIC_OPS))
-        else:
-            quantize_static(str(prepped), str(out_path), _reader(fp32_path, card, calib), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax,
-                            extra_options={"CalibTensorRangeSymmetric": False})
+        with _quiet_root_logger():
+            if fmt == "int8-dynamic":
+                quantize_dynamic(str(prepped), str(out_path), weight_type=QuantType.QInt8, per_channel=False,
+                                 op_types_to_quantize=list(DYNAMIC_OPS))
+            else:
+                quantize_static(str(prepped), str(out_path), _reader(fp32_path, card, calib), quant_format=QuantFormat.QDQ,
+                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                calibrate_method=CalibrationMethod.MinMax,
+                                extra_options={"CalibTensorRangeSymmetric": False})
     except Exception as exc:  # noqa: BLE001
         raise ZooError(f"{fmt} quantization failed: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's quantizer warns through the root logger about what it skips (a LayerNorm weight per
+    channel): internal notes, not the user's to act on. Errors still show."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(old)
 
 
 def _pre_process(fp32_path: Path, prepped: Path) -> Path:

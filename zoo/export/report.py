@@ -56,7 +56,7 @@ class ExportReport:
                                      + (f" ({fused})" if fused else "")))
         for key, value in self.quantization.items():
             if key == "candidates":
-                rows.extend(("int8 candidate", str(v)) for v in value.values())
+                rows.extend(("int8 candidate", v["summary"]) for v in value.values())
             elif key != "summary":
                 rows.append((f"int8 {key}", str(value)))
         rows.extend(("note", note) for note in self.notes)
