@@ -3,10 +3,10 @@
 Models: digitnet, alexnet, timm/resnet18, timm/mobilenetv3_small_100, timm/efficientnet_b0,
 timm/convnext_atto, timm/vit_tiny_patch16_224 (random weights: speed does not depend on them).
 Every figure is measured on this machine by ``zoo bench --json`` (median of timed calls after
-warm-up; export, quantization and compile times excluded), each runtime in a process of its own. onnxruntime fp32 is zoo's default export
-(``--optimize auto``); onnxruntime int8 is ``--quantize auto`` (the fastest int8 format; with
-random weights and no labelled data the accuracy budget is meaningless, so ``--max-accuracy-drop``
-defaults to 100 here and each cell prints the format chosen). GFLOP/s (torch's FlopCounterMode,
+warm-up; export, quantization and compile times excluded), each runtime in a process of its own.
+onnxruntime fp32 is zoo's default export (``--optimize auto``); onnxruntime int8 is ``--quantize
+auto`` (the fastest int8 format; with random weights and no labelled data the accuracy budget is
+meaningless, so ``--max-accuracy-drop`` defaults to 100 here and each cell prints the format chosen). GFLOP/s (torch's FlopCounterMode,
 multiply-add = 2) is printed beside the machine's fp32 matmul ceiling, measured first
 (torch.mm, 2048 x 2048, the same threads). Then a digitnet trained on scikit-learn's real
 handwritten digits is exported fp32 and int8 and both are measured on the held-out quarter.

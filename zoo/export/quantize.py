@@ -125,14 +125,19 @@ def write_format(fmt: str, fp32_path: Path, out_path: Path, card: ModelCard, cal
 @contextlib.contextmanager
 def _quiet_root_logger() -> Iterator[None]:
     """onnxruntime's quantizer warns through the root logger about what it skips (a LayerNorm weight per
-    channel): internal notes, not the user's to act on. Errors still show."""
+    channel): internal notes, not the user's to act on. Errors still show. A handler of our own for the
+    duration keeps ``logging.warning`` from configuring the root logger for the rest of the process."""
     root = logging.getLogger()
     old = root.level
+    errors = logging.StreamHandler()
+    errors.setLevel(logging.ERROR)
+    root.addHandler(errors)
     root.setLevel(logging.ERROR)
     try:
         yield
     finally:
         root.setLevel(old)
+        root.removeHandler(errors)
 
 
 def _pre_process(fp32_path: Path, prepped: Path) -> Path:
